@@ -1,0 +1,13 @@
+"""Model backends: one interface, chosen per pipeline by `model.backend` in its YAML.
+
+The registry maps a backend name to the class's import path so that parsing a DAG file never
+imports a model runtime; the class is imported (and its model loaded, once per process) only in
+the task that runs inference.
+"""
+
+from __future__ import annotations
+
+BACKENDS: dict[str, str] = {
+    "local-moderation": "human_review.inference.local:LocalModerationModel",
+    "local-face-detection": "human_review.inference.local:LocalFaceDetector",
+}
