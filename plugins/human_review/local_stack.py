@@ -1,0 +1,147 @@
+"""Local stand-ins for AWS: moto's S3 server plus the local A2I-compatible review service.
+
+    with local_stack(Path("demo-output")) as stack:
+        os.environ.update(stack.env)   # Airflow's aws_default connection now points at both
+        ...
+
+Everything started here is stopped on exit.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from contextlib import ExitStack, contextmanager
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Callable, Iterator
+
+from human_review.portal.app import create_app
+from human_review.portal.server import RunningServer, serve_in_thread
+from human_review.portal.settings import PortalSettings
+
+log = logging.getLogger(__name__)
+
+ACCESS_KEY = "testing"
+SECRET_KEY = "testing"
+
+
+@dataclass
+class LocalStack:
+    s3_endpoint_url: str
+    review_url: str
+    bucket: str
+    region: str
+    settings: PortalSettings
+    review_server: RunningServer = field(repr=False)
+
+    @property
+    def aws_conn_extra(self) -> dict:
+        return {
+            "region_name": self.region,
+            "service_config": {
+                "s3": {"endpoint_url": self.s3_endpoint_url},
+                "sagemaker-a2i-runtime": {"endpoint_url": self.review_url},
+            },
+        }
+
+    def airflow_conn_json(self) -> str:
+        return json.dumps({"conn_type": "aws", "login": ACCESS_KEY, "password": SECRET_KEY, "extra": self.aws_conn_extra})
+
+    @property
+    def env(self) -> dict[str, str]:
+        return {
+            "AWS_ACCESS_KEY_ID": ACCESS_KEY,
+            "AWS_SECRET_ACCESS_KEY": SECRET_KEY,
+            "AWS_DEFAULT_REGION": self.region,
+            "AIRFLOW_CONN_AWS_DEFAULT": self.airflow_conn_json(),
+            "HUMAN_REVIEW_BUCKET": self.bucket,
+        }
+
+    def s3_client(self):
+        import boto3
+
+        return boto3.client(
+            "s3",
+            endpoint_url=self.s3_endpoint_url,
+            region_name=self.region,
+            aws_access_key_id=ACCESS_KEY,
+            aws_secret_access_key=SECRET_KEY,
+        )
+
+    def a2i_client(self):
+        import boto3
+
+        return boto3.client(
+            "sagemaker-a2i-runtime",
+            endpoint_url=self.review_url,
+            region_name=self.region,
+            aws_access_key_id=ACCESS_KEY,
+            aws_secret_access_key=SECRET_KEY,
+        )
+
+
+def _create_bucket(s3, bucket: str, region: str) -> None:
+    kwargs = {} if region == "us-east-1" else {"CreateBucketConfiguration": {"LocationConstraint": region}}
+    try:
+        s3.create_bucket(Bucket=bucket, **kwargs)
+    except s3.exceptions.BucketAlreadyOwnedByYou:
+        pass
+
+
+@contextmanager
+def local_stack(
+    workdir: Path,
+    bucket: str = "human-review-demo",
+    region: str = "us-east-1",
+    *,
+    pipelines_dir: Path | None = None,
+    clock: Callable[[], datetime] | None = None,
+) -> Iterator[LocalStack]:
+    """Start moto S3 and the review service (SQLite in `workdir`); yield their endpoints."""
+    from moto.server import ThreadedMotoServer
+
+    workdir = Path(workdir)
+    workdir.mkdir(parents=True, exist_ok=True)
+    with ExitStack() as stack:
+        moto = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+        moto.start()
+        stack.callback(moto.stop)
+        host, port = moto.get_host_and_port()
+        s3_url = f"http://{host}:{port}"
+
+        settings = PortalSettings(
+            database_url=f"sqlite:///{(workdir / 'review-service.sqlite').resolve()}",
+            pipelines_dir=pipelines_dir,
+            s3_endpoint_url=s3_url,
+            region=region,
+            aws_access_key_id=ACCESS_KEY,
+            aws_secret_access_key=SECRET_KEY,
+            clock=clock,
+        )
+        app = create_app(settings)
+        server = serve_in_thread(app)
+        stack.callback(server.stop)
+        stack.callback(app.state.review_service.store.dispose)
+
+        result = LocalStack(
+            s3_endpoint_url=s3_url,
+            review_url=server.url,
+            bucket=bucket,
+            region=region,
+            settings=settings,
+            review_server=server,
+        )
+        s3 = result.s3_client()
+        _create_bucket(s3, bucket, region)
+        # Flow definitions may name another output bucket (e.g. HUMAN_REVIEW_BUCKET unset): create it too.
+        for name, flow in app.state.review_service.flow_definitions().items():
+            out_bucket = flow.output_path.removeprefix("s3://").split("/", 1)[0]
+            if out_bucket != bucket:
+                log.info("local_stack: creating output bucket %s of flow definition %s", out_bucket, name)
+                _create_bucket(s3, out_bucket, region)
+        yield result
+
+
+__all__ = ["LocalStack", "local_stack"]

@@ -1,0 +1,74 @@
+"""Settings of the local review service (also read from the environment by `PortalSettings.from_env`)."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Callable
+
+
+def _default_database_url() -> str:
+    return f"sqlite:///{Path(tempfile.gettempdir()) / 'review-service.sqlite'}"
+
+
+def utcnow() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+@dataclass
+class PortalSettings:
+    database_url: str = field(default_factory=_default_database_url)
+    # None: the project's include/pipelines (config.PIPELINES_DIR).
+    pipelines_dir: Path | None = None
+    s3_endpoint_url: str | None = None
+    region: str = "us-east-1"
+    aws_access_key_id: str | None = None
+    aws_secret_access_key: str | None = None
+    # `issuer` in each answer's workerMetadata.identityData of output.json.
+    issuer: str = "human-review-local"
+    # Signs the image-proxy tokens and the worker session cookie. None: random per process
+    # (tokens and sessions then do not survive a restart, which is fine locally).
+    secret_key: str | None = None
+    image_token_ttl_seconds: int = 3600
+    # Injectable clock (aware UTC datetimes) so tests can move time forward; None = real time.
+    clock: Callable[[], datetime] | None = None
+
+    @classmethod
+    def from_env(cls, environ: dict[str, str] | None = None) -> "PortalSettings":
+        env = os.environ if environ is None else environ
+        kwargs: dict = {}
+        if env.get("HUMAN_REVIEW_PORTAL_DB_URL"):
+            kwargs["database_url"] = env["HUMAN_REVIEW_PORTAL_DB_URL"]
+        if env.get("HUMAN_REVIEW_PIPELINES_DIR"):
+            kwargs["pipelines_dir"] = Path(env["HUMAN_REVIEW_PIPELINES_DIR"])
+        if env.get("HUMAN_REVIEW_S3_ENDPOINT_URL"):
+            kwargs["s3_endpoint_url"] = env["HUMAN_REVIEW_S3_ENDPOINT_URL"]
+        region = env.get("AWS_DEFAULT_REGION") or env.get("AWS_REGION")
+        if region:
+            kwargs["region"] = region
+        if env.get("AWS_ACCESS_KEY_ID"):
+            kwargs["aws_access_key_id"] = env["AWS_ACCESS_KEY_ID"]
+        if env.get("AWS_SECRET_ACCESS_KEY"):
+            kwargs["aws_secret_access_key"] = env["AWS_SECRET_ACCESS_KEY"]
+        if env.get("HUMAN_REVIEW_PORTAL_ISSUER"):
+            kwargs["issuer"] = env["HUMAN_REVIEW_PORTAL_ISSUER"]
+        if env.get("HUMAN_REVIEW_PORTAL_SECRET"):
+            kwargs["secret_key"] = env["HUMAN_REVIEW_PORTAL_SECRET"]
+        return cls(**kwargs)
+
+    def now(self) -> datetime:
+        return (self.clock or utcnow)()
+
+    def s3_client(self):
+        import boto3
+
+        return boto3.client(
+            "s3",
+            endpoint_url=self.s3_endpoint_url,
+            region_name=self.region,
+            aws_access_key_id=self.aws_access_key_id,
+            aws_secret_access_key=self.aws_secret_access_key,
+        )

@@ -1,0 +1,96 @@
+"""Infer: run the pipeline's model over one batch, with bounded concurrency and retries.
+
+One record per image: a prediction, or `invalid` / `inference_failed` with its reason. One bad
+image never fails the batch; only a batch where every image failed for the same infrastructure
+reason (say, storage unreachable) fails the task, so that Airflow retries it.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import time
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+from human_review import storage
+from human_review.exceptions import InvalidImageError
+from human_review.images import decode
+from human_review.inference.base import load_backend
+from human_review.stages.run import RunContext
+
+log = logging.getLogger(__name__)
+
+
+def _with_retries(fn, attempts: int, what: str):
+    for attempt in range(attempts + 1):
+        try:
+            return fn()
+        except (InvalidImageError, FileNotFoundError):
+            raise
+        except Exception as e:
+            if attempt == attempts:
+                raise
+            delay = min(8.0, 0.25 * 2**attempt) * random.uniform(0.5, 1.5)  # jittered backoff
+            log.warning("%s failed (%s); retry %d/%d in %.2fs", what, e, attempt + 1, attempts, delay)
+            time.sleep(delay)
+
+
+def infer(run: RunContext, batch: dict[str, Any]) -> dict[str, Any]:
+    manifest = storage.read_json(batch["manifest"], run.conn_id)
+    items = manifest["items"]
+    bucket = manifest["bucket"]
+    model = run.config.model
+    todo = [i for i in items if "invalid_reason" not in i]
+    backend = load_backend(model.backend, model.options) if todo else None
+    started = time.monotonic()
+    done = 0
+    step = max(1, len(todo) // 10)
+
+    def one(item: dict[str, Any]) -> dict[str, Any]:
+        nonlocal done
+        key = item["key"]
+        base = {"key": key, "size": item["size"], "last_modified": item.get("last_modified")}
+        if "invalid_reason" in item:
+            return {**base, "status": "invalid", "reason": item["invalid_reason"]}
+        t0 = time.perf_counter()
+        try:
+            data = _with_retries(
+                lambda: storage.path(f"s3://{bucket}/{key}", run.conn_id).read_bytes(), model.retries, f"read {key}"
+            )
+            image = decode(key, data)
+            prediction = _with_retries(lambda: backend.predict(image), model.retries, f"predict {key}")
+        except InvalidImageError as e:
+            return {**base, "status": "invalid", "reason": str(e)}
+        except FileNotFoundError:
+            return {**base, "status": "invalid", "reason": f"object vanished from s3://{bucket}/ before inference"}
+        except Exception as e:
+            log.exception("Inference failed for %s", key)
+            return {**base, "status": "inference_failed", "reason": f"{type(e).__name__}: {e}"}
+        finally:
+            done += 1
+            if done % step == 0 or done == len(todo):
+                rate = done / max(1e-6, time.monotonic() - started)
+                log.info("batch %d: %d/%d images (%.1f/s)", batch["batch"], done, len(items), rate)
+        return {
+            **base,
+            "status": "predicted",
+            "prediction": prediction,
+            "format": image.format,
+            "width": image.width,
+            "height": image.height,
+            "inference_ms": round((time.perf_counter() - t0) * 1000, 1),
+        }
+
+    with ThreadPoolExecutor(max_workers=model.concurrency, thread_name_prefix="infer") as pool:
+        records = list(pool.map(one, items))
+
+    counts: dict[str, int] = {}
+    for r in records:
+        counts[r["status"]] = counts.get(r["status"], 0) + 1
+    failed = [r for r in records if r["status"] == "inference_failed"]
+    if todo and len(failed) == len(todo) and len({r["reason"] for r in failed}) == 1:
+        raise RuntimeError(f"every image in batch {batch['batch']} failed the same way: {failed[0]['reason']}")
+    uri = storage.write_jsonl(run.batch_uri(batch["batch"], "predictions.jsonl"), records, run.conn_id)
+    log.info("batch %d done in %.1fs: %s", batch["batch"], time.monotonic() - started, counts)
+    return {"batch": batch["batch"], "predictions": uri, "counts": counts}

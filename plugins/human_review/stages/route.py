@@ -1,0 +1,94 @@
+"""Route: decide with the activation conditions which predictions go to people, start their loops.
+
+Loop names are deterministic (naming.py) and every start is preceded by a describe, so a retry,
+a cleared task or a re-run DAG run records the loop it started before and starts no second one.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+from human_review import storage
+from human_review.conditions import evaluate
+from human_review.inference.base import backend_class
+from human_review.stages.run import RunContext
+
+log = logging.getLogger(__name__)
+
+
+def task_input(run: RunContext, record: dict[str, Any], reasons: list[str]) -> dict[str, Any]:
+    """The loop's InputContent: the image, why it was flagged, and what the worker template pre-fills."""
+    backend = backend_class(run.config.model.backend)
+    prediction = record["prediction"]
+    return {
+        "taskObject": f"s3://{run.config.source.bucket}/{record['key']}",
+        "objectKey": record["key"],
+        "pipeline": run.config.pipeline,
+        "flaggedBy": reasons,
+        "modelSummary": backend.summary(prediction),
+        "prediction": prediction,
+        **backend.task_input(prediction),
+    }
+
+
+def route(run: RunContext, batch: dict[str, Any]) -> dict[str, Any]:
+    records = storage.read_jsonl(batch["predictions"], run.conn_id)
+    review = run.config.review
+    items: list[dict[str, Any]] = []
+    to_start: list[dict[str, Any]] = []
+    for r in records:
+        item = {k: r.get(k) for k in ("key", "size", "status", "reason", "prediction", "inference_ms",
+                                       "width", "height")}
+        if r["status"] == "predicted":
+            ev = evaluate(review.conditions, r["prediction"], sampling_key=f"{run.config.pipeline}|{r['key']}")
+            item.update(
+                flagged=ev.activated, flagged_by=ev.flagged_by, reasons=ev.reasons, audit_only=ev.audit_only,
+                activation_results=ev.results,
+            )
+            if ev.activated:
+                item["loop_name"] = run.loop_name(r["key"])
+                if not run.dry_run:
+                    to_start.append(item)
+        items.append(item)
+
+    started = existing = 0
+    if to_start:
+        from human_review.hooks import HumanLoopHook
+
+        hook = HumanLoopHook(aws_conn_id=run.conn_id, region_name=review.flow_definition.region)
+        arn = review.flow_definition.flow_definition_arn
+
+        def start(item: dict[str, Any]) -> bool:
+            desc, new = hook.ensure_started(item["loop_name"], arn, task_input(run, item, item["reasons"]))
+            created = desc.get("CreationTime")
+            item["loop_arn"] = desc.get("HumanLoopArn")
+            item["loop_created"] = created.isoformat() if isinstance(created, dt.datetime) else created
+            return new
+
+        with ThreadPoolExecutor(max_workers=review.start_concurrency, thread_name_prefix="start-loop") as pool:
+            for new in pool.map(start, to_start):
+                started += new
+                existing += not new
+        log.info("batch %d: started %d loops, %d already existed (retry or rerun).", batch["batch"], started, existing)
+
+    flagged = sum(1 for i in items if i.get("flagged"))
+    log.info("batch %d: %d predictions, %d flagged%s.", batch["batch"], len(records), flagged,
+             " (dry run: no loops started)" if run.dry_run and flagged else "")
+    uri = storage.write_json(
+        run.batch_uri(batch["batch"], "routing.json"),
+        {"batch": batch["batch"], "dry_run": run.dry_run, "items": items},
+        run.conn_id,
+    )
+    created = [i["loop_created"] for i in to_start if i.get("loop_created")]
+    return {
+        "batch": batch["batch"],
+        "routing": uri,
+        "loops": len(to_start),
+        "started": started,
+        "loop_prefix": run.loop_prefix,
+        "earliest_loop": min(created) if created else None,
+        "dry_run": run.dry_run,
+    }
