@@ -1,0 +1,49 @@
+"""Test settings that must exist before anything imports Airflow.
+
+Each pytest process (and each xdist worker) gets its own AIRFLOW_HOME with a SQLite metadata DB,
+so tests never touch a user's Airflow. Services are real and local: moto's server for S3 and the
+local review service for A2I, started by `human_review.local_stack`.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import tempfile
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+_HOME = Path(tempfile.mkdtemp(prefix="human-review-airflow-"))
+os.environ.update(
+    {
+        "AIRFLOW_HOME": str(_HOME),
+        "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
+        "AIRFLOW__CORE__DAGS_FOLDER": str(ROOT / "dags"),
+        "AIRFLOW__CORE__PLUGINS_FOLDER": str(ROOT / "plugins"),
+        "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": f"sqlite:///{_HOME}/airflow.db",
+        "AIRFLOW__CORE__UNIT_TEST_MODE": "False",
+        "AIRFLOW__LOGGING__LOGGING_LEVEL": "INFO",
+        # no real AWS credentials ever reach the tests
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+        "AWS_DEFAULT_REGION": "us-east-1",
+    }
+)
+os.environ.pop("AWS_PROFILE", None)
+sys.path.insert(0, str(ROOT / "plugins"))
+
+import pytest  # noqa: E402
+
+
+@pytest.fixture(scope="session")
+def airflow_db():
+    """A fresh Airflow metadata DB (SQLite) for this test process."""
+    from airflow.utils import db
+
+    db.resetdb()
+    return _HOME
+
+
+@pytest.fixture(scope="session")
+def project_root() -> Path:
+    return ROOT
