@@ -102,6 +102,9 @@ def local_stack(
     """Start moto S3 and the review service (SQLite in `workdir`); yield their endpoints."""
     from moto.server import ThreadedMotoServer
 
+    werkzeug_log = logging.getLogger("werkzeug")  # moto's server logs every request at INFO
+    if werkzeug_log.level == logging.NOTSET:
+        werkzeug_log.setLevel(logging.WARNING)
     workdir = Path(workdir)
     workdir.mkdir(parents=True, exist_ok=True)
     with ExitStack() as stack:

@@ -71,7 +71,7 @@ def strip_external_scripts(html: str, local_src: str) -> str:
         nonlocal seen
         if "crowd-html-elements" in m.group(0) and not seen:
             seen = True
-            return f'<script src="{local_src}"></script>'
+            return f'<script defer src="{local_src}"></script>'
         return "<!-- external script removed by the local review service -->"
 
     return _CROWD_SCRIPT.sub(sub, html)

@@ -234,6 +234,7 @@ def list_human_loops(request: Request):
         if token.get("flow") != flow_name or token.get("order") != order:
             raise A2IError("ValidationException", "The NextToken belongs to a different query.")
         after_id = token["after"]
+    service.writer.finalize_pending()
     loops, next_id = service.store.list_loops(
         flow_name,
         created_after=after,

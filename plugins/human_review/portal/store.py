@@ -249,6 +249,8 @@ class Store:
     ) -> tuple[Loop, bool]:
         """Create the loop and its slots; returns (loop, created). Same name: idempotent or conflict."""
         now = self.now()
+        # Millisecond precision, as the API reports it, so CreationTimeAfter/Before filters agree with it.
+        now = now.replace(microsecond=now.microsecond // 1000 * 1000)
         for _ in range(3):
             existing = self.get_loop(name)
             if existing is not None:
@@ -424,63 +426,68 @@ class Store:
         """Give the worker the oldest open slot of this flow definition it may take, or None."""
         now = self.now()
         for _ in range(20):
-            with self.engine.begin() as conn:
-                self._refresh(conn, now)
-                # A claim the worker already holds in this queue comes back first (e.g. a reload).
-                held = conn.execute(
-                    select(task_slots, human_loops.c.id.label("loop_id"))
-                    .select_from(task_slots.join(human_loops, human_loops.c.name == task_slots.c.loop_name))
-                    .where(
-                        human_loops.c.flow_definition_name == flow_definition_name,
-                        human_loops.c.status == IN_PROGRESS,
-                        task_slots.c.worker_id == worker_id,
-                        task_slots.c.submitted_at.is_(None),
-                        task_slots.c.claim_token.is_not(None),
-                    )
-                    .order_by(human_loops.c.id)
-                    .limit(1)
-                ).first()
-                if held is not None:
-                    task = Task.from_row(held)
-                    loop = Loop.from_row(conn.execute(select(human_loops).where(human_loops.c.name == task.loop_name)).one())
-                    return task, loop
-                candidate = conn.execute(
-                    select(task_slots.c.id, human_loops.c.name, human_loops.c.time_limit_seconds)
-                    .select_from(task_slots.join(human_loops, human_loops.c.name == task_slots.c.loop_name))
-                    .where(
-                        human_loops.c.flow_definition_name == flow_definition_name,
-                        human_loops.c.status == IN_PROGRESS,
-                        task_slots.c.worker_id.is_(None),
-                        task_slots.c.submitted_at.is_(None),
-                        ~self._worker_has_slot(worker_id),
-                    )
-                    .order_by(human_loops.c.id, task_slots.c.slot)
-                    .limit(1)
-                    .with_for_update(skip_locked=True, of=task_slots)
-                ).first()
-                if candidate is None:
-                    return None
-                slot_id, loop_name, time_limit = candidate
-                token = secrets.token_urlsafe(18)
-                try:
-                    res = conn.execute(
-                        update(task_slots)
-                        .where(task_slots.c.id == slot_id, task_slots.c.worker_id.is_(None))
-                        .values(
-                            worker_id=worker_id,
-                            claim_token=token,
-                            claimed_at=now,
-                            claim_expires_at=now + timedelta(seconds=time_limit),
-                        )
-                    )
-                except IntegrityError:
-                    continue  # the worker took another slot of this loop concurrently
-                if res.rowcount != 1:
-                    continue  # someone else got it; try the next one
-                row = conn.execute(select(task_slots).where(task_slots.c.id == slot_id)).one()
-                loop_row = conn.execute(select(human_loops).where(human_loops.c.name == loop_name)).one()
-                return Task.from_row(row), Loop.from_row(loop_row)
+            try:
+                with self.engine.begin() as conn:
+                    result = self._try_claim(conn, now, flow_definition_name, worker_id)
+            except IntegrityError:
+                continue  # the worker took another slot of this loop concurrently
+            if result == "retry":
+                continue  # someone else got that slot; try the next one
+            return result  # type: ignore[return-value]
         return None
+
+    def _try_claim(self, conn: Connection, now: datetime, flow_definition_name: str, worker_id: str):
+        self._refresh(conn, now)
+        # A claim the worker already holds in this queue comes back first (e.g. a reload).
+        held = conn.execute(
+            select(task_slots)
+            .select_from(task_slots.join(human_loops, human_loops.c.name == task_slots.c.loop_name))
+            .where(
+                human_loops.c.flow_definition_name == flow_definition_name,
+                human_loops.c.status == IN_PROGRESS,
+                task_slots.c.worker_id == worker_id,
+                task_slots.c.submitted_at.is_(None),
+                task_slots.c.claim_token.is_not(None),
+            )
+            .order_by(human_loops.c.id)
+            .limit(1)
+        ).first()
+        if held is not None:
+            task = Task.from_row(held)
+            loop = Loop.from_row(conn.execute(select(human_loops).where(human_loops.c.name == task.loop_name)).one())
+            return task, loop
+        candidate = conn.execute(
+            select(task_slots.c.id, human_loops.c.name, human_loops.c.time_limit_seconds)
+            .select_from(task_slots.join(human_loops, human_loops.c.name == task_slots.c.loop_name))
+            .where(
+                human_loops.c.flow_definition_name == flow_definition_name,
+                human_loops.c.status == IN_PROGRESS,
+                task_slots.c.worker_id.is_(None),
+                task_slots.c.submitted_at.is_(None),
+                ~self._worker_has_slot(worker_id),
+            )
+            .order_by(human_loops.c.id, task_slots.c.slot)
+            .limit(1)
+            .with_for_update(skip_locked=True, of=task_slots)
+        ).first()
+        if candidate is None:
+            return None
+        slot_id, loop_name, time_limit = candidate
+        res = conn.execute(
+            update(task_slots)
+            .where(task_slots.c.id == slot_id, task_slots.c.worker_id.is_(None))
+            .values(
+                worker_id=worker_id,
+                claim_token=secrets.token_urlsafe(18),
+                claimed_at=now,
+                claim_expires_at=now + timedelta(seconds=time_limit),
+            )
+        )
+        if res.rowcount != 1:
+            return "retry"
+        row = conn.execute(select(task_slots).where(task_slots.c.id == slot_id)).one()
+        loop_row = conn.execute(select(human_loops).where(human_loops.c.name == loop_name)).one()
+        return Task.from_row(row), Loop.from_row(loop_row)
 
     def get_task(self, task_id: str, worker_id: str) -> tuple[Task, Loop]:
         """A task the worker currently holds (claimed, not submitted, claim still valid)."""

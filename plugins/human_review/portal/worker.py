@@ -242,7 +242,7 @@ def task_page(task_id: str, request: Request):
   data-task-base="./" data-home-url="../">
 {rendered}
 </main>"""
-    scripts = '<script src="../static/crowd-html-elements.js"></script>' if "crowd-html-elements.js" not in rendered else ""
+    scripts = '<script defer src="../static/crowd-html-elements.js"></script>' if "crowd-html-elements.js" not in rendered else ""
     nav = f'Signed in as <strong>{html.escape(worker)}</strong> · <a href="../">Queues</a>'
     return _page(f"{flow.title}: {loop.name}", body, scripts=scripts, nav=nav)
 
