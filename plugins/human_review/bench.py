@@ -46,21 +46,63 @@ def run_bench(repeats: int = 3) -> int:
         evaluate(config.review.conditions, response, sampling_key=f"bench|{i}")
     print(f"  conditions ({config.pipeline}): {n / (time.perf_counter() - t):,.0f} evaluations/s")
 
-    from human_review.local_stack import local_stack
-
-    with tempfile.TemporaryDirectory() as tmp, local_stack(Path(tmp)) as stack:
-        client = stack.a2i_client()
-        arn = config.review.flow_definition.flow_definition_arn
-        loops = 200
-        t = time.perf_counter()
-        for i in range(loops):
-            client.start_human_loop(HumanLoopName=f"bench-{i:05d}", FlowDefinitionArn=arn,
-                                    HumanLoopInput={"InputContent": '{"taskObject": "s3://b/k.jpg"}'})
-        start = time.perf_counter() - t
-        t = time.perf_counter()
-        listed = sum(len(p["HumanLoopSummaries"]) for p in
-                     client.get_paginator("list_human_loops").paginate(FlowDefinitionArn=arn))
-        listing = time.perf_counter() - t
-        print(f"  local review service: StartHumanLoop {loops / start:,.0f}/s, "
-              f"ListHumanLoops {listed} loops in {listing * 1000:.0f} ms (pages of 100)")
+    _bench_review_service(config.review.flow_definition.flow_definition_arn)
     return 0
+
+
+def _bench_review_service(arn: str, loops: int = 300, threads: int = 8) -> None:
+    """The review service in its own process, as deployed; the client here, as the route step."""
+    import socket
+    import subprocess
+    import sys
+    from concurrent.futures import ThreadPoolExecutor
+
+    import boto3
+    import httpx
+    from botocore.config import Config
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    with tempfile.TemporaryDirectory() as tmp:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "human_review.cli", "portal", "--port", str(port),
+             "--db-url", f"sqlite:///{tmp}/bench.sqlite"],
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        )
+        try:
+            url = f"http://127.0.0.1:{port}"
+            deadline = time.monotonic() + 30
+            while True:
+                try:
+                    httpx.get(f"{url}/healthz", timeout=1).raise_for_status()
+                    break
+                except httpx.HTTPError:
+                    if time.monotonic() > deadline or proc.poll() is not None:
+                        raise RuntimeError("the review service did not start")
+                    time.sleep(0.2)
+            client = boto3.client("sagemaker-a2i-runtime", endpoint_url=url, region_name="us-east-1",
+                                  aws_access_key_id="bench", aws_secret_access_key="bench",
+                                  config=Config(max_pool_connections=threads))
+            body = {"InputContent": '{"taskObject": "s3://bucket/incoming/photo.jpg"}'}
+
+            def start(i: int) -> float:
+                t0 = time.perf_counter()
+                client.start_human_loop(HumanLoopName=f"bench-{i:05d}", FlowDefinitionArn=arn, HumanLoopInput=body)
+                return time.perf_counter() - t0
+
+            seq = [start(i) for i in range(loops // 3)]
+            t = time.perf_counter()
+            with ThreadPoolExecutor(threads) as pool:
+                par = list(pool.map(start, range(loops // 3, loops)))
+            wall = time.perf_counter() - t
+            t = time.perf_counter()
+            listed = sum(len(p["HumanLoopSummaries"])
+                         for p in client.get_paginator("list_human_loops").paginate(FlowDefinitionArn=arn))
+            listing = time.perf_counter() - t
+            print(f"  review service (own process, SQLite): StartHumanLoop {_ms(seq)} sequential; "
+                  f"{len(par) / wall:,.0f}/s with {threads} threads ({_ms(par)})")
+            print(f"  review service: ListHumanLoops {listed} loops in {listing * 1000:.0f} ms (pages of 100)")
+        finally:
+            proc.terminate()
+            proc.wait(10)
