@@ -50,3 +50,26 @@ def test_sniff():
     assert sniff(b"\xff\xd8\xff\xe0") == "JPEG"
     assert sniff(b"RIFF\x00\x00\x00\x00WEBPVP8 ") == "WEBP"
     assert sniff(b"hello") is None
+
+
+def test_model_loads_once_per_process():
+    from human_review.inference.base import load_backend
+
+    a = load_backend("local-face-detection", {"adjust_threshold": -0.6, "upsample": 1})
+    b = load_backend("local-face-detection", {"upsample": 1, "adjust_threshold": -0.6})
+    assert a is b
+
+
+def test_face_detector_finds_the_astronauts_face_with_high_confidence():
+    from human_review.inference.base import load_backend
+
+    backend = load_backend("local-face-detection", {"adjust_threshold": -0.6, "upsample": 1})
+    photos = sample_photos()
+    astronaut = backend.predict(decode("astronaut.png", photos["astronaut.png"]))
+    best = astronaut["Detections"][0]
+    assert best["Confidence"] > 95
+    box = best["BoundingBox"]
+    # Eileen Collins' face sits in the upper middle of the 512x512 photo
+    assert 120 < box["Left"] < 260 and 40 < box["Top"] < 160 and 50 < box["Width"] < 150
+    coffee = backend.predict(decode("coffee.png", photos["coffee.png"]))
+    assert coffee["Detections"] == []
