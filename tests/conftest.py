@@ -13,16 +13,13 @@ import tempfile
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-_HOME = Path(tempfile.mkdtemp(prefix="human-review-airflow-"))
+sys.path.insert(0, str(ROOT / "plugins"))
+
+from human_review.local_airflow import use_local_airflow  # noqa: E402  (imports no airflow)
+
+_HOME = use_local_airflow(Path(tempfile.mkdtemp(prefix="human-review-airflow-")))
 os.environ.update(
     {
-        "AIRFLOW_HOME": str(_HOME),
-        "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
-        "AIRFLOW__CORE__DAGS_FOLDER": str(ROOT / "dags"),
-        "AIRFLOW__CORE__PLUGINS_FOLDER": str(ROOT / "plugins"),
-        "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": f"sqlite:///{_HOME}/airflow.db",
-        "AIRFLOW__CORE__UNIT_TEST_MODE": "False",
-        "AIRFLOW__LOGGING__LOGGING_LEVEL": "INFO",
         # no real AWS credentials ever reach the tests
         "AWS_ACCESS_KEY_ID": "testing",
         "AWS_SECRET_ACCESS_KEY": "testing",
@@ -30,7 +27,6 @@ os.environ.update(
     }
 )
 os.environ.pop("AWS_PROFILE", None)
-sys.path.insert(0, str(ROOT / "plugins"))
 
 import pytest  # noqa: E402
 

@@ -16,7 +16,6 @@ import sys
 import time
 from pathlib import Path
 
-from human_review.config import PROJECT_ROOT
 
 DEMO_BUCKET = "human-review-demo"
 PIPELINES = (
@@ -26,21 +25,11 @@ PIPELINES = (
 
 
 def _configure_airflow(out: Path) -> Path:
-    """Environment for a private, throwaway Airflow (SQLite); must run before airflow is imported."""
-    home = out / "airflow-home"
-    home.mkdir(parents=True, exist_ok=True)
-    os.environ.update(
-        {
-            "AIRFLOW_HOME": str(home),
-            "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
-            "AIRFLOW__CORE__DAGS_FOLDER": str(PROJECT_ROOT / "dags"),
-            "AIRFLOW__CORE__PLUGINS_FOLDER": str(PROJECT_ROOT / "plugins"),
-            "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": f"sqlite:///{home / 'airflow.db'}",
-            "AIRFLOW__LOGGING__LOGGING_LEVEL": "INFO",
-            "HUMAN_REVIEW_BUCKET": DEMO_BUCKET,
-            "HUMAN_REVIEW_POLL_SECONDS": "1",
-        }
-    )
+    """A private Airflow under the output folder; must run before airflow is imported."""
+    from human_review.local_airflow import use_local_airflow
+
+    home = use_local_airflow(out / "airflow-home")
+    os.environ.update({"HUMAN_REVIEW_BUCKET": DEMO_BUCKET, "HUMAN_REVIEW_POLL_SECONDS": "1"})
     return home
 
 

@@ -59,27 +59,27 @@ class LocalStack:
             "HUMAN_REVIEW_BUCKET": self.bucket,
         }
 
-    def s3_client(self):
+    def _client(self, service: str, endpoint_url: str):
         import boto3
 
-        return boto3.client(
-            "s3",
-            endpoint_url=self.s3_endpoint_url,
-            region_name=self.region,
-            aws_access_key_id=ACCESS_KEY,
-            aws_secret_access_key=SECRET_KEY,
-        )
+        return boto3.client(service, endpoint_url=endpoint_url, region_name=self.region,
+                            aws_access_key_id=ACCESS_KEY, aws_secret_access_key=SECRET_KEY)
+
+    def s3_client(self):
+        return self._client("s3", self.s3_endpoint_url)
 
     def a2i_client(self):
-        import boto3
+        return self._client("sagemaker-a2i-runtime", self.review_url)
 
-        return boto3.client(
-            "sagemaker-a2i-runtime",
-            endpoint_url=self.review_url,
-            region_name=self.region,
-            aws_access_key_id=ACCESS_KEY,
-            aws_secret_access_key=SECRET_KEY,
-        )
+
+def _forget_cached_filesystems() -> None:
+    """Airflow caches one filesystem per (protocol, connection) for the process; a new stack has new
+    endpoints, so a process that starts a second stack (the tests do) must not reuse the old one."""
+    import sys
+
+    store = sys.modules.get("airflow.sdk.io.store")
+    if store is not None:
+        store._STORE_CACHE.clear()
 
 
 def _create_bucket(s3, bucket: str, region: str) -> None:
@@ -136,6 +136,8 @@ def local_stack(
             settings=settings,
             review_server=server,
         )
+        _forget_cached_filesystems()
+        stack.callback(_forget_cached_filesystems)
         s3 = result.s3_client()
         _create_bucket(s3, bucket, region)
         # Flow definitions may name another output bucket (e.g. HUMAN_REVIEW_BUCKET unset): create it too.

@@ -23,11 +23,16 @@ def join(uri: str, *parts: str) -> str:
     return "/".join([uri.rstrip("/"), *(p.strip("/") for p in parts)])
 
 
-def write_json(uri: str, obj: Any, conn_id: str | None = None) -> str:
+def _writable(uri: str, conn_id: str | None) -> ObjectStoragePath:
+    """The path, with its parent folders made where the store has folders (file://)."""
     p = path(uri, conn_id)
     if p.protocol in ("file", "local", ""):
         p.parent.mkdir(parents=True, exist_ok=True)
-    p.write_text(json.dumps(obj, indent=1, sort_keys=True, default=str))
+    return p
+
+
+def write_json(uri: str, obj: Any, conn_id: str | None = None) -> str:
+    _writable(uri, conn_id).write_text(json.dumps(obj, indent=1, sort_keys=True, default=str))
     return uri
 
 
@@ -36,10 +41,7 @@ def read_json(uri: str, conn_id: str | None = None) -> Any:
 
 
 def write_jsonl(uri: str, rows: Iterable[dict[str, Any]], conn_id: str | None = None) -> str:
-    p = path(uri, conn_id)
-    if p.protocol in ("file", "local", ""):
-        p.parent.mkdir(parents=True, exist_ok=True)
-    p.write_text("".join(json.dumps(r, sort_keys=True, default=str) + "\n" for r in rows))
+    _writable(uri, conn_id).write_text("".join(json.dumps(r, sort_keys=True, default=str) + "\n" for r in rows))
     return uri
 
 
@@ -48,10 +50,7 @@ def read_jsonl(uri: str, conn_id: str | None = None) -> list[dict[str, Any]]:
 
 
 def write_bytes(uri: str, data: bytes, conn_id: str | None = None) -> str:
-    p = path(uri, conn_id)
-    if p.protocol in ("file", "local", ""):
-        p.parent.mkdir(parents=True, exist_ok=True)
-    p.write_bytes(data)
+    _writable(uri, conn_id).write_bytes(data)
     return uri
 
 
