@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 UV_VERSION := 0.13.8
 
-.PHONY: help venv demo test test-fast lock clean
+.PHONY: help venv browser demo test test-fast lock clean
 
 help:
 	@echo "make demo   run the nightly review DAG on local parts (moto S3, local review service)"
@@ -24,7 +24,15 @@ venv: $(STAMP)
 demo: $(STAMP)
 	$(BIN)/human-review demo
 
-test: $(STAMP)
+# Browser tests drive Debian's Chromium; install it when we can (root), else they skip and say so.
+browser:
+	@if command -v chromium >/dev/null 2>&1; then :; \
+	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+	  echo "Installing Debian's chromium for the browser tests (apt-get)"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; \
+	else echo "NOTE: chromium is not installed and this user cannot install it: browser tests will be skipped"; fi
+
+test: $(STAMP) browser
 	$(BIN)/pytest -n 2 --dist loadgroup
 
 # unit tests only: seconds, no services
