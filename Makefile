@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 UV_VERSION := 0.13.8
 
-.PHONY: help venv browser demo test test-fast lock clean
+.PHONY: help venv browser demo up test test-fast lock clean
 
 help:
 	@echo "make demo   run the nightly review DAG on local parts (moto S3, local review service)"
@@ -23,6 +23,10 @@ venv: $(STAMP)
 
 demo: $(STAMP)
 	$(BIN)/human-review demo
+
+# interactive: Airflow UI + local S3 with sample photos + the review queue; Ctrl-C stops it
+up: $(STAMP)
+	$(BIN)/human-review up
 
 # Browser tests drive Debian's Chromium; install it when we can (root), else they skip and say so.
 browser:

@@ -4,6 +4,7 @@
   human-review portal               serve the local A2I-compatible review service
   human-review render-template T --input I.json
                                     render a worker template like SageMaker RenderUiTemplate
+  human-review up                   airflow standalone + local S3 + review queue, for a person
   human-review validate             check every pipeline file
   human-review bench                measure the local models and the activation conditions
 """
@@ -73,6 +74,12 @@ def _render(args: argparse.Namespace) -> int:
     return 0
 
 
+def _up(args: argparse.Namespace) -> int:
+    from human_review.up import run_up
+
+    return run_up(port=args.port, home=Path(args.home) if args.home else None, check=args.check)
+
+
 def _validate(args: argparse.Namespace) -> int:
     from human_review.config import PIPELINES_DIR, load_all
 
@@ -115,6 +122,12 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("template")
     p.add_argument("--input", required=True, help="JSON file: the task input, or {\"InputContent\": \"...\"}")
     p.set_defaults(func=_render)
+
+    p = sub.add_parser("up", help="interactive local stack: airflow standalone + local S3 + review queue (Ctrl-C stops)")
+    p.add_argument("--port", type=int, default=8080, help="api-server port (default: 8080)")
+    p.add_argument("--home", help="AIRFLOW_HOME (default: airflow-home/up, git-ignored)")
+    p.add_argument("--check", action="store_true", help="start, check the review page answers through the api-server, stop")
+    p.set_defaults(func=_up)
 
     p = sub.add_parser("validate", help="check every pipeline YAML file")
     p.add_argument("directory", nargs="?")

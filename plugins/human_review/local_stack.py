@@ -98,8 +98,12 @@ def local_stack(
     *,
     pipelines_dir: Path | None = None,
     clock: Callable[[], datetime] | None = None,
+    database_url: str | None = None,
+    **settings_overrides,
 ) -> Iterator[LocalStack]:
-    """Start moto S3 and the review service (SQLite in `workdir`); yield their endpoints."""
+    """Start moto S3 and the review service (SQLite in `workdir` unless `database_url`); yield their endpoints.
+
+    `settings_overrides`: further `PortalSettings` fields (e.g. api_requests_per_second)."""
     from moto.server import ThreadedMotoServer
 
     werkzeug_log = logging.getLogger("werkzeug")  # moto's server logs every request at INFO
@@ -115,13 +119,14 @@ def local_stack(
         s3_url = f"http://{host}:{port}"
 
         settings = PortalSettings(
-            database_url=f"sqlite:///{(workdir / 'review-service.sqlite').resolve()}",
+            database_url=database_url or f"sqlite:///{(workdir / 'review-service.sqlite').resolve()}",
             pipelines_dir=pipelines_dir,
             s3_endpoint_url=s3_url,
             region=region,
             aws_access_key_id=ACCESS_KEY,
             aws_secret_access_key=SECRET_KEY,
             clock=clock,
+            **settings_overrides,
         )
         app = create_app(settings)
         server = serve_in_thread(app)

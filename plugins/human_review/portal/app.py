@@ -7,8 +7,9 @@ import secrets
 import threading
 import time
 from pathlib import Path
+from typing import Any, Callable
 
-from fastapi import FastAPI, Request
+from fastapi import Depends, FastAPI, Request
 from fastapi.responses import RedirectResponse
 from fastapi.staticfiles import StaticFiles
 
@@ -38,6 +39,10 @@ class ReviewService:
         self._flows: dict[str, FlowDefinitionConfig] = {}
         self._loaded_at = 0.0
         self._flows_lock = threading.Lock()
+        rps = settings.api_requests_per_second
+        self.rate_limiter = runtime_api.RateLimiter(rps) if rps else None
+        # Set by create_app: True when the worker's identity comes from a host's auth (Airflow).
+        self.external_identity = False
         self.reload_flow_definitions()
 
     def s3_client(self):
@@ -72,8 +77,15 @@ class ReviewService:
         return flow
 
 
-def create_app(settings: PortalSettings) -> FastAPI:
+def create_app(settings: PortalSettings, worker_identity: Callable[..., Any] | None = None) -> FastAPI:
+    """The service's ASGI app.
+
+    `worker_identity`: an optional FastAPI dependency that authenticates the reviewer for every
+    `/worker` route and returns the worker id (the Airflow plugin passes one built on Airflow's auth
+    manager). Without it the portal has its own simple sign-in (a name in a signed cookie).
+    """
     service = ReviewService(settings)
+    service.external_identity = worker_identity is not None
     app = FastAPI(
         title="Human review: local A2I-compatible review service",
         docs_url="/docs",
@@ -94,6 +106,13 @@ def create_app(settings: PortalSettings) -> FastAPI:
         return {"status": "ok", "flowDefinitions": sorted(service.flow_definitions())}
 
     app.include_router(runtime_api.router)
-    app.include_router(worker.router)
+    if worker_identity is not None:
+
+        async def _identity(request: Request, worker_id: str = Depends(worker_identity)) -> None:
+            request.state.human_review_worker = worker_id
+
+        app.include_router(worker.router, dependencies=[Depends(_identity)])
+    else:
+        app.include_router(worker.router)
     app.mount("/worker/static", StaticFiles(directory=STATIC_DIR), name="worker-static")
     return app

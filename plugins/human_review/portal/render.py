@@ -21,6 +21,9 @@ _CROWD_SCRIPT = re.compile(
 )
 
 
+_S3_URI = re.compile(r"^s3://[^/\s]+/[^\s].*$")
+
+
 class TemplateRenderError(HumanReviewError, ValueError):
     """A worker template could not be rendered (syntax error, undefined variable, bad filter)."""
 
@@ -42,9 +45,12 @@ def _environment(image_url: Callable[[str], str] | None) -> Environment:
 
     def grant_read_access(value: Any) -> str:
         uri = str(value)
-        if image_url is not None and uri.startswith("s3://"):
-            return image_url(uri)
-        return uri
+        m = _S3_URI.match(uri)
+        if not m:
+            raise TemplateRenderError(
+                f"grant_read_access: {uri!r} is not an S3 object URI (s3://bucket/key)"
+            )
+        return image_url(uri) if image_url is not None else uri
 
     env.filters["to_json"] = _to_json
     env.filters["skip_encoding"] = _skip_encoding

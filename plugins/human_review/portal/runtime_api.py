@@ -8,9 +8,12 @@ JSON body ``{"message": ...}``, so botocore raises ``ClientError`` with the righ
 from __future__ import annotations
 
 import base64
+import hmac
 import json
 import re
-from datetime import datetime, timezone
+import threading
+import time
+from datetime import datetime, timedelta, timezone
 from typing import Any
 
 from fastapi import APIRouter, Depends, Request
@@ -21,6 +24,7 @@ from human_review.portal.store import Loop, StoreError
 HUMAN_LOOP_NAME = re.compile(r"^[a-z0-9](-*[a-z0-9])*$")
 FLOW_DEFINITION_ARN = re.compile(r"^arn:aws[a-z\-]*:sagemaker:[a-z0-9\-]*:[0-9]{12}:flow-definition/(.+)$")
 MAX_INPUT_CONTENT = 3_145_728
+CONTENT_CLASSIFIERS = ("FreeOfPersonallyIdentifiableInformation", "FreeOfAdultContent")
 ACCOUNT = "000000000000"
 
 _STATUS = {
@@ -30,6 +34,12 @@ _STATUS = {
     "ServiceQuotaExceededException": 402,
     "ThrottlingException": 429,
     "InternalServerException": 500,
+    # authentication errors (API Gateway / SigV4)
+    "MissingAuthenticationTokenException": 403,
+    "IncompleteSignatureException": 403,
+    "InvalidSignatureException": 403,
+    "UnrecognizedClientException": 403,
+    "AccessDeniedException": 403,
 }
 
 
@@ -48,14 +58,159 @@ def a2i_error_response(exc: A2IError) -> JSONResponse:
 
 
 def from_store_error(e: StoreError) -> A2IError:
-    code = {"not_found": "ResourceNotFoundException", "conflict": "ConflictException"}.get(e.kind, "ValidationException")
+    code = {
+        "not_found": "ResourceNotFoundException",
+        "conflict": "ConflictException",
+        "quota": "ServiceQuotaExceededException",
+    }.get(e.kind, "ValidationException")
     return A2IError(code, e.message)
 
 
+SIGV4_ALGORITHM = "AWS4-HMAC-SHA256"
+SIGNING_NAME = "sagemaker"  # botocore's signingName for sagemaker-a2i-runtime
+_AUTH_PARAM = re.compile(r"(Credential|SignedHeaders|Signature)=([^,\s]*)")
+
+
+def _sigv4_error(code: str, message: str) -> A2IError:
+    return A2IError(code, message)
+
+
+def _amz_time(value: str) -> datetime:
+    return datetime.strptime(value, "%Y%m%dT%H%M%SZ").replace(tzinfo=timezone.utc)
+
+
 async def verify_request(request: Request) -> None:
-    """Authentication hook of the A2I API. Accepts any request for now (no SigV4 check yet);
-    a later change verifies the Authorization header here."""
-    return None
+    """Authentication of the A2I API: AWS Signature Version 4, checked like AWS checks it.
+
+    The request is rebuilt as a botocore ``AWSRequest`` from what came over the wire (method, raw
+    path and query, the signed headers, the body) and signed again with botocore's own
+    ``SigV4Auth`` (service ``sagemaker``, the region of the credential scope) and the configured
+    secret; the signatures must match. Errors carry AWS's codes and messages (403).
+    Also applies the configured requests-per-second limit (ThrottlingException 429).
+    """
+    service = request.app.state.review_service
+    settings = service.settings
+    if settings.verify_signatures:
+        await _verify_sigv4(request, settings)
+    limiter = getattr(service, "rate_limiter", None)
+    if limiter is not None and not limiter.acquire():
+        raise A2IError("ThrottlingException", "Rate exceeded")
+
+
+async def _verify_sigv4(request: Request, settings) -> None:
+    from botocore.auth import SigV4Auth
+    from botocore.awsrequest import AWSRequest
+    from botocore.credentials import Credentials
+
+    header = request.headers.get("authorization")
+    if not header:
+        raise _sigv4_error("MissingAuthenticationTokenException", "Missing Authentication Token")
+    algorithm, _, rest = header.strip().partition(" ")
+    if algorithm != SIGV4_ALGORITHM:
+        raise _sigv4_error(
+            "IncompleteSignatureException",
+            f"Authorization header requires existence of either a 'X-Amz-Date' or a 'Date' header. "
+            f"Only {SIGV4_ALGORITHM} is supported, got {algorithm!r}.",
+        )
+    params = dict(_AUTH_PARAM.findall(rest))
+    missing = [k for k in ("Credential", "SignedHeaders", "Signature") if not params.get(k)]
+    if missing:
+        raise _sigv4_error(
+            "IncompleteSignatureException",
+            " ".join(f"Authorization header requires '{k}' parameter." for k in missing)
+            + f" Authorization={header}",
+        )
+    amz_date = request.headers.get("x-amz-date")
+    if not amz_date:
+        raise _sigv4_error(
+            "IncompleteSignatureException",
+            "Authorization header requires existence of either a 'X-Amz-Date' or a 'Date' header. "
+            f"Authorization={header}",
+        )
+    scope = params["Credential"].split("/")
+    if len(scope) != 5 or scope[4] != "aws4_request":
+        raise _sigv4_error(
+            "IncompleteSignatureException",
+            f"Credential should be scoped to a valid region, not '{'/'.join(scope[2:3])}'. ",
+        )
+    access_key, scope_date, region, scope_service, _ = scope
+    try:
+        signed_at = _amz_time(amz_date)
+    except ValueError:
+        raise _sigv4_error("IncompleteSignatureException", f"Date must be in ISO-8601 'basic format'. Got '{amz_date}'.") from None
+    if not settings.aws_access_key_id or not settings.aws_secret_access_key:
+        raise _sigv4_error("UnrecognizedClientException", "The security token included in the request is invalid. "
+                           "(The local review service has no access key configured.)")
+    if access_key != settings.aws_access_key_id:
+        raise _sigv4_error("UnrecognizedClientException", "The security token included in the request is invalid.")
+    if scope_service != SIGNING_NAME:
+        raise _sigv4_error("InvalidSignatureException", f"Credential should be scoped to correct service: '{SIGNING_NAME}'. ")
+    if scope_date != amz_date[:8]:
+        raise _sigv4_error("InvalidSignatureException", f"Date in Credential scope does not match YYYYMMDD from ISO-8601 version of date from HTTP: '{scope_date}' != '{amz_date[:8]}', from '{amz_date}'.")
+    now = datetime.now(timezone.utc)
+    skew = timedelta(seconds=settings.signature_max_skew_seconds)
+    fmt = "%Y%m%dT%H%M%SZ"
+    minutes = settings.signature_max_skew_seconds // 60
+    if signed_at < now - skew:
+        raise _sigv4_error(
+            "InvalidSignatureException",
+            f"Signature expired: {amz_date} is now earlier than {(now - skew).strftime(fmt)} "
+            f"({now.strftime(fmt)} - {minutes} min.)",
+        )
+    if signed_at > now + skew:
+        raise _sigv4_error(
+            "InvalidSignatureException",
+            f"Signature not yet current: {amz_date} is still later than {(now + skew).strftime(fmt)} "
+            f"({now.strftime(fmt)} + {minutes} min.)",
+        )
+    signed = [h for h in params["SignedHeaders"].split(";") if h]
+    if "host" not in signed:
+        raise _sigv4_error("InvalidSignatureException", "'Host' or ':authority' must be a 'SignedHeader' in the AWS Authorization.")
+    headers = {}
+    for name in signed:
+        values = request.headers.getlist(name)
+        if not values:
+            raise _sigv4_error("InvalidSignatureException", f"The request signature we calculated does not match the signature you provided. Signed header {name!r} is missing.")
+        headers[name] = ",".join(values)
+    raw_path = request.scope.get("raw_path") or request.url.path.encode()
+    query = request.scope.get("query_string") or b""
+    url = f"{request.url.scheme}://{headers['host']}{raw_path.decode('latin-1')}"
+    if query:
+        url += "?" + query.decode("latin-1")
+    body = await request.body()
+    aws_request = AWSRequest(method=request.method, url=url, headers=headers, data=body)
+    aws_request.context["timestamp"] = amz_date
+    auth = SigV4Auth(Credentials(settings.aws_access_key_id, settings.aws_secret_access_key), SIGNING_NAME, region)
+    canonical = auth.canonical_request(aws_request)
+    string_to_sign = auth.string_to_sign(aws_request, canonical)
+    expected = auth.signature(string_to_sign, aws_request)
+    if not hmac.compare_digest(expected, params["Signature"]):
+        raise _sigv4_error(
+            "InvalidSignatureException",
+            "The request signature we calculated does not match the signature you provided. Check your AWS "
+            "Secret Access Key and signing method. Consult the service documentation for details.",
+        )
+
+
+class RateLimiter:
+    """A token bucket: `rate` requests per second, bursts up to `burst`."""
+
+    def __init__(self, rate: float, burst: float | None = None):
+        self.rate = float(rate)
+        self.burst = float(burst if burst is not None else max(1.0, rate))
+        self._tokens = self.burst
+        self._at = time.monotonic()
+        self._lock = threading.Lock()
+
+    def acquire(self) -> bool:
+        with self._lock:
+            now = time.monotonic()
+            self._tokens = min(self.burst, self._tokens + (now - self._at) * self.rate)
+            self._at = now
+            if self._tokens >= 1.0:
+                self._tokens -= 1.0
+                return True
+            return False
 
 
 def iso(dt: datetime) -> str:
@@ -182,8 +337,23 @@ async def start_human_loop(request: Request):
     except ValueError:
         raise A2IError("ValidationException", "HumanLoopInput.InputContent must be a JSON document.") from None
     data_attrs = body.get("DataAttributes")
-    if data_attrs is not None and not (isinstance(data_attrs, dict) and isinstance(data_attrs.get("ContentClassifiers"), list)):
-        raise A2IError("ValidationException", "DataAttributes.ContentClassifiers must be a list.")
+    if data_attrs is not None:
+        classifiers = data_attrs.get("ContentClassifiers") if isinstance(data_attrs, dict) else None
+        if not isinstance(classifiers, list):
+            raise A2IError("ValidationException", "DataAttributes.ContentClassifiers is required and must be a list.")
+        if len(classifiers) > 256:
+            raise A2IError(
+                "ValidationException",
+                "1 validation error detected: Value at 'dataAttributes.contentClassifiers' failed to satisfy "
+                "constraint: Member must have length less than or equal to 256",
+            )
+        for c in classifiers:
+            if c not in CONTENT_CLASSIFIERS:
+                raise A2IError(
+                    "ValidationException",
+                    f"1 validation error detected: Value {c!r} at 'dataAttributes.contentClassifiers' failed to "
+                    f"satisfy constraint: Member must satisfy enum value set: [{', '.join(CONTENT_CLASSIFIERS)}]",
+                )
     flow = service.flow_definition(flow_name)
     if flow is None:
         raise A2IError(
@@ -202,6 +372,7 @@ async def start_human_loop(request: Request):
             task_count=flow.task_count,
             availability_lifetime_seconds=flow.availability_lifetime_seconds,
             time_limit_seconds=flow.time_limit_seconds,
+            max_in_flight=service.settings.max_in_flight_loops,
         )
     except StoreError as e:
         raise from_store_error(e) from None

@@ -33,6 +33,18 @@ class PortalSettings:
     # (tokens and sessions then do not survive a restart, which is fine locally).
     secret_key: str | None = None
     image_token_ttl_seconds: int = 3600
+    # The A2I API demands SigV4 signatures made with aws_access_key_id/aws_secret_access_key.
+    verify_signatures: bool = True
+    # Accepted clock skew of a signature (AWS: 15 minutes), in seconds.
+    signature_max_skew_seconds: int = 900
+    # A2I API requests per second (token bucket; excess gets ThrottlingException 429). None: no limit.
+    api_requests_per_second: float | None = None
+    # Human loops InProgress per flow definition before StartHumanLoop answers
+    # ServiceQuotaExceededException (402); AWS's default quota is 5,000 for a private workforce.
+    max_in_flight_loops: int = 5000
+    # Standalone portal only: accept the X-Worker-Id header as identity (scripts, simulated reviewers).
+    # The Airflow plugin ignores it and uses Airflow's auth manager.
+    allow_worker_id_header: bool = True
     # Injectable clock (aware UTC datetimes) so tests can move time forward; None = real time.
     clock: Callable[[], datetime] | None = None
 
@@ -57,6 +69,12 @@ class PortalSettings:
             kwargs["issuer"] = env["HUMAN_REVIEW_PORTAL_ISSUER"]
         if env.get("HUMAN_REVIEW_PORTAL_SECRET"):
             kwargs["secret_key"] = env["HUMAN_REVIEW_PORTAL_SECRET"]
+        if env.get("HUMAN_REVIEW_PORTAL_RPS"):
+            kwargs["api_requests_per_second"] = float(env["HUMAN_REVIEW_PORTAL_RPS"])
+        if env.get("HUMAN_REVIEW_PORTAL_MAX_IN_FLIGHT"):
+            kwargs["max_in_flight_loops"] = int(env["HUMAN_REVIEW_PORTAL_MAX_IN_FLIGHT"])
+        if env.get("HUMAN_REVIEW_PORTAL_VERIFY_SIGNATURES", "").lower() in ("0", "false", "no"):
+            kwargs["verify_signatures"] = False
         return cls(**kwargs)
 
     def now(self) -> datetime:

@@ -92,7 +92,7 @@ class StoreError(HumanReviewError):
     """A request the store refuses; `kind` tells the API layer which error to return."""
 
     def __init__(self, kind: str, message: str):
-        self.kind, self.message = kind, message  # kind: not_found | conflict | invalid | forbidden
+        self.kind, self.message = kind, message  # kind: not_found | conflict | invalid | forbidden | quota
         super().__init__(message)
 
 
@@ -246,6 +246,7 @@ class Store:
         task_count: int,
         availability_lifetime_seconds: int,
         time_limit_seconds: int,
+        max_in_flight: int | None = None,
     ) -> tuple[Loop, bool]:
         """Create the loop and its slots; returns (loop, created). Same name: idempotent or conflict."""
         now = self.now()
@@ -260,6 +261,20 @@ class Store:
                     "conflict",
                     f"A human loop named {name!r} already exists with a different flow definition or input content.",
                 )
+            if max_in_flight is not None:
+                with self.engine.begin() as conn:
+                    in_flight = conn.execute(
+                        select(func.count()).select_from(human_loops).where(
+                            human_loops.c.flow_definition_name == flow_definition_name,
+                            human_loops.c.status == IN_PROGRESS,
+                        )
+                    ).scalar_one()
+                if in_flight >= max_in_flight:
+                    raise StoreError(
+                        "quota",
+                        f"You have reached the quota of {max_in_flight} human loops in progress for flow "
+                        f"definition {flow_definition_name!r}; wait for loops to finish or stop some.",
+                    )
             try:
                 with self.engine.begin() as conn:
                     conn.execute(
@@ -332,7 +347,7 @@ class Store:
             conn.execute(
                 update(human_loops)
                 .where(human_loops.c.name == name, human_loops.c.status == IN_PROGRESS)
-                .values(status=STOPPED)
+                .values(status=STOPPING)
             )
             # Unsubmitted claims are void.
             conn.execute(

@@ -68,9 +68,25 @@ def unsign(secret: bytes, token: str) -> dict[str, Any] | None:
         return None
 
 
-def image_token(secret: bytes, s3_uri: str, ttl_seconds: int) -> str:
+def image_token(secret: bytes, s3_uri: str, ttl_seconds: int, *, worker_id: str = "", task_id: str = "") -> str:
+    """A short-lived token for one object, bound to the reviewer and the task that references it."""
     bucket, _, key = s3_uri.removeprefix("s3://").partition("/")
-    return sign(secret, {"b": bucket, "k": key, "e": int(time.time()) + ttl_seconds})
+    return sign(secret, {"b": bucket, "k": key, "e": int(time.time()) + ttl_seconds, "w": worker_id, "t": task_id})
+
+
+def s3_uris(value: Any) -> set[str]:
+    """Every s3:// URI string anywhere in a task input."""
+    out: set[str] = set()
+    if isinstance(value, str):
+        if value.startswith("s3://"):
+            out.add(value)
+    elif isinstance(value, dict):
+        for v in value.values():
+            out |= s3_uris(v)
+    elif isinstance(value, list):
+        for v in value:
+            out |= s3_uris(v)
+    return out
 
 
 # ---- request helpers --------------------------------------------------------------------------
@@ -86,13 +102,17 @@ def _root(request: Request) -> str:
 
 def current_worker(request: Request) -> str | None:
     service = _service(request)
+    external = getattr(request.state, "human_review_worker", None)
+    if external is not None or service.external_identity:
+        # Inside Airflow: the auth manager's user name, nothing else.
+        return external if isinstance(external, str) and WORKER_ID.match(external) else None
     cookie = request.cookies.get(COOKIE)
     if cookie:
         data = unsign(service.secret, cookie)
         if data and isinstance(data.get("w"), str) and WORKER_ID.match(data["w"]):
             return data["w"]
     header = request.headers.get("x-worker-id")
-    if header and WORKER_ID.match(header):
+    if header and service.settings.allow_worker_id_header and WORKER_ID.match(header):
         return header
     return None
 
@@ -163,7 +183,9 @@ def home(request: Request):
   <table><thead><tr><th>Queue</th><th>Task</th><th>Available to you</th><th>Open loops</th><th></th></tr></thead>
   <tbody>{''.join(rows) or '<tr><td colspan="5">No flow definitions.</td></tr>'}</tbody></table>
 </section>"""
-    nav = f'Signed in as <strong>{html.escape(worker)}</strong> <form method="post" action="logout" class="inline"><button>Sign out</button></form>'
+    nav = f'Signed in as <strong>{html.escape(worker)}</strong>'
+    if not service.external_identity:
+        nav += ' <form method="post" action="logout" class="inline"><button>Sign out</button></form>'
     return _page("Human review: queues", body, nav=nav)
 
 
@@ -222,7 +244,9 @@ def task_page(task_id: str, request: Request):
         rendered = render_template(
             template_text,
             loop.input,
-            image_url=lambda uri: "../images?token=" + image_token(service.secret, uri, service.settings.image_token_ttl_seconds),
+            image_url=lambda uri: "../images?token=" + image_token(
+                service.secret, uri, service.settings.image_token_ttl_seconds, worker_id=worker, task_id=task.task_id
+            ),
         )
     except (OSError, TemplateRenderError) as e:
         return _page("Human review: task", f'<p class="notice">{html.escape(str(e))}</p>', status=500)
@@ -264,6 +288,17 @@ def image_proxy(token: str, request: Request):
     data = unsign(service.secret, token)
     if not data or not isinstance(data.get("e"), int) or data["e"] < time.time():
         return _json_error(403, "The image link is invalid or has expired; reload the task.")
+    # The proxy serves only objects referenced by an open task this reviewer holds: a valid token
+    # for another reviewer, another task, or an object the task does not reference is refused.
+    worker = current_worker(request)
+    if worker is None or data.get("w") != worker or not isinstance(data.get("t"), str) or not data["t"]:
+        return _json_error(403, "This image link belongs to another reviewer or session.")
+    try:
+        _task, loop = service.store.get_task(data["t"], worker)
+    except StoreError:
+        return _json_error(403, "This image belongs to no task you hold open; reload the task.")
+    if f"s3://{data['b']}/{data['k']}" not in s3_uris(loop.input):
+        return _json_error(403, "This object is not part of your task.")
     try:
         obj = service.s3_client().get_object(Bucket=data["b"], Key=data["k"])
     except Exception as e:  # botocore ClientError, connection errors
