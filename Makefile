@@ -10,6 +10,7 @@ UV_VERSION := 0.13.8
 help:
 	@echo "make demo   run the nightly review DAG on local parts (moto S3, local review service)"
 	@echo "make test   run the whole test suite"
+	@echo "make up     an interactive local stack: airflow standalone + local S3 + review queue (Ctrl-C stops it)"
 	@echo "make lock   re-pin requirements.txt / requirements-dev.txt from the .in files"
 
 $(STAMP): requirements.txt requirements-dev.txt pyproject.toml
