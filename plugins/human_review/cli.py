@@ -77,7 +77,7 @@ def _render(args: argparse.Namespace) -> int:
 def _up(args: argparse.Namespace) -> int:
     from human_review.up import run_up
 
-    return run_up(port=args.port, home=Path(args.home) if args.home else None, check=args.check)
+    return run_up(port=args.port, home=Path(args.home) if args.home else None, check=args.check, smoke=args.smoke)
 
 
 def _validate(args: argparse.Namespace) -> int:
@@ -127,6 +127,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--port", type=int, default=8080, help="api-server port (default: 8080)")
     p.add_argument("--home", help="AIRFLOW_HOME (default: airflow-home/up, git-ignored)")
     p.add_argument("--check", action="store_true", help="start, check the review page answers through the api-server, stop")
+    p.add_argument("--smoke", action="store_true",
+                   help="like --check, then trigger both DAGs over the REST API, answer in the review queue, "
+                        "wait for the runs to succeed, stop")
     p.set_defaults(func=_up)
 
     p = sub.add_parser("validate", help="check every pipeline YAML file")

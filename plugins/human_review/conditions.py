@@ -5,11 +5,16 @@ items are OR-ed; `And` / `Or` take two or more items and nest at most two levels
 `{"ConditionType": ..., "ConditionParameters": {...}}`.
 
 Leaf types:
-- `ModerationLabelConfidenceCheck` (Rekognition's): true when a moderation label named
-  `ModerationLabelName` (`"*"` = any label; names compare case-insensitively because Rekognition's
-  taxonomy changed capitalisation between versions) has a confidence meeting every comparator given.
+- `ModerationLabelConfidenceCheck` (Rekognition's): true when a moderation label named exactly
+  (case-sensitively, as A2I documents) `ModerationLabelName` (`"*"` = any label) has a confidence
+  meeting every comparator given. One label must meet all the comparators at once.
 - `DetectionConfidenceCheck` (this project's, same style, for object detectors): true when a
   detection labelled `DetectionLabelName` (or `"*"`) has a confidence meeting every comparator.
+- `DetectionCountCheck` (this project's): counts the detections labelled `DetectionLabelName`
+  (or `"*"`) whose confidence is at least `MinConfidence` (default 0); true when the count meets
+  every one of `CountLessThan` / `CountGreaterThan` given (too few / too many objects).
+- `MissingDetection` (this project's, like Textract's `MissingImportantFormKey`): true when no
+  detection labelled `DetectionLabelName` reaches `MinConfidence` (default 0).
 - `Sampling`: true for `RandomSamplingPercentage` percent of items, decided by a hash of the
   sampling key, so the same image in the same pipeline gets the same answer on every rerun.
 
@@ -54,7 +59,12 @@ CONFIDENCE_CHECKS: dict[str, tuple[str, Callable[[dict[str, Any]], Iterable[tupl
     "ModerationLabelConfidenceCheck": ("ModerationLabelName", _labels_moderation),
     "DetectionConfidenceCheck": ("DetectionLabelName", _labels_detection),
 }
-CONDITION_TYPES = (*CONFIDENCE_CHECKS, "Sampling")
+COUNT_COMPARATORS: dict[str, Callable[[float, float], bool]] = {
+    "CountLessThan": operator.lt,
+    "CountGreaterThan": operator.gt,
+}
+DETECTION_CHECKS = ("DetectionCountCheck", "MissingDetection")
+CONDITION_TYPES = (*CONFIDENCE_CHECKS, *DETECTION_CHECKS, "Sampling")
 
 
 @dataclass(frozen=True)
@@ -121,6 +131,8 @@ def _validate_node(node: Any, path: str, depth: int) -> None:
         raise ConditionError(ppath, "missing, or not an object")
     if ctype == "Sampling":
         _validate_sampling(params, ppath)
+    elif ctype in DETECTION_CHECKS:
+        _validate_detection_check(ctype, params, ppath)
     else:
         _validate_confidence_check(params, ppath, CONFIDENCE_CHECKS[ctype][0])
 
@@ -146,11 +158,7 @@ def _validate_confidence_check(params: dict[str, Any], path: str, label_key: str
     extra = set(params) - {label_key, *COMPARATORS}
     if extra:
         raise ConditionError(f"{path}.{sorted(extra)[0]}", f"unknown parameter; expected {label_key} and comparators")
-    name = params.get(label_key)
-    if name is None:
-        raise ConditionError(f"{path}.{label_key}", "required")
-    if not isinstance(name, str) or not name:
-        raise ConditionError(f"{path}.{label_key}", "must be a non-empty string ('*' for any label)")
+    _validate_label(params, path, label_key)
     given = [c for c in COMPARATORS if c in params]
     if not given:
         raise ConditionError(path, f"needs at least one of {', '.join(COMPARATORS)}")
@@ -162,6 +170,42 @@ def _validate_confidence_check(params: dict[str, Any], path: str, label_key: str
             raise ConditionError(f"{path}.{c}", f"{v} is outside 0-100")
 
 
+def _validate_label(params: dict[str, Any], path: str, label_key: str) -> None:
+    name = params.get(label_key)
+    if name is None:
+        raise ConditionError(f"{path}.{label_key}", "required")
+    if not isinstance(name, str) or not name:
+        raise ConditionError(f"{path}.{label_key}", "must be a non-empty string ('*' for any label)")
+
+
+def _validate_detection_check(ctype: str, params: dict[str, Any], path: str) -> None:
+    allowed = {"DetectionLabelName", "MinConfidence"} | (set(COUNT_COMPARATORS) if ctype == "DetectionCountCheck" else set())
+    extra = set(params) - allowed
+    if extra:
+        raise ConditionError(f"{path}.{sorted(extra)[0]}", f"unknown parameter for {ctype}; expected {', '.join(sorted(allowed))}")
+    _validate_label(params, path, "DetectionLabelName")
+    if "MinConfidence" in params:
+        v = params["MinConfidence"]
+        if not _is_number(v):
+            raise ConditionError(f"{path}.MinConfidence", f"must be a number, not {type(v).__name__}")
+        if not 0 <= v <= 100:
+            raise ConditionError(f"{path}.MinConfidence", f"{v} is outside 0-100")
+    if ctype != "DetectionCountCheck":
+        return
+    given = [c for c in COUNT_COMPARATORS if c in params]
+    if not given:
+        raise ConditionError(path, f"needs at least one of {', '.join(COUNT_COMPARATORS)}")
+    for c in given:
+        v = params[c]
+        if not isinstance(v, int) or isinstance(v, bool):
+            raise ConditionError(f"{path}.{c}", f"must be a whole number, not {type(v).__name__}")
+        if v < 0:
+            raise ConditionError(f"{path}.{c}", f"{v} is negative")
+    lt, gt = params.get("CountLessThan"), params.get("CountGreaterThan")
+    if lt is not None and gt is not None and lt - gt <= 1:
+        raise ConditionError(path, f"CountGreaterThan {gt} and CountLessThan {lt} leave no count that can match")
+
+
 # --- evaluation --------------------------------------------------------------------------------
 
 
@@ -169,6 +213,11 @@ def sampling_fraction(key: str) -> float:
     """A stable number in [0, 100) for a key: the same key always lands in the same place."""
     digest = hashlib.sha256(key.encode("utf-8")).digest()
     return int.from_bytes(digest[:8], "big") / 2**64 * 100
+
+
+def _matches(wanted: str, name: str) -> bool:
+    """A2I compares label names exactly (case-sensitively); "*" matches any label."""
+    return wanted == "*" or name == wanted
 
 
 def evaluate(conditions: dict[str, Any], response: dict[str, Any], *, sampling_key: str | None = None) -> Evaluation:
@@ -214,6 +263,19 @@ def _eval_node(
         pct = float(params["RandomSamplingPercentage"])
         result = sampling_fraction(f"{key}|{path}") < pct
         reason = f"audit sample ({pct:g}%)"
+    elif ctype in DETECTION_CHECKS:
+        wanted = params["DetectionLabelName"]
+        floor = float(params.get("MinConfidence", 0))
+        count = sum(1 for name, conf in _labels_detection(response) if _matches(wanted, name) and conf >= floor)
+        at = f" at {floor:g}%+" if floor else ""
+        if ctype == "MissingDetection":
+            result = count == 0
+            reason = f"no {wanted} detected{at}"
+        else:
+            tests = [(c, params[c]) for c in COUNT_COMPARATORS if c in params]
+            result = all(COUNT_COMPARATORS[c](count, v) for c, v in tests)
+            rule = " and ".join(f"{c.removeprefix('Count')} {v}" for c, v in tests)
+            reason = f"{count} {wanted} detected{at} (count {rule})"
     else:
         label_key, read = CONFIDENCE_CHECKS[ctype]
         wanted = params[label_key]
@@ -221,8 +283,7 @@ def _eval_node(
         hits = [
             (name, conf)
             for name, conf in read(response)
-            if (wanted == "*" or name.casefold() == wanted.casefold())
-            and all(COMPARATORS[c](conf, v) for c, v in tests)
+            if _matches(wanted, name) and all(COMPARATORS[c](conf, v) for c, v in tests)
         ]
         result = bool(hits)
         rule = " and ".join(f"{c.removeprefix('Confidence')} {v:g}" for c, v in tests)
@@ -234,3 +295,28 @@ def _eval_node(
         if ctype not in flagged_by:
             flagged_by.append(ctype)
     return result
+
+
+def explain(results: dict[str, Any] | None) -> tuple[list[str], list[str]]:
+    """(flagged_by, reasons) from an evaluated tree someone else wrote, e.g. the
+    `HumanLoopActivationConditionsEvaluationResults` Rekognition returns for an AWS-managed loop."""
+    flagged_by: list[str] = []
+    reasons: list[str] = []
+
+    def walk(node: Any) -> None:
+        if not isinstance(node, dict) or node.get("EvaluationResult") is not True:
+            return
+        for comb in ("And", "Or"):
+            if isinstance(node.get(comb), list):
+                for child in node[comb]:
+                    walk(child)
+                return
+        ctype = str(node.get("ConditionType", "?"))
+        if ctype not in flagged_by:
+            flagged_by.append(ctype)
+        params = json.dumps(node.get("ConditionParameters") or {}, sort_keys=True)
+        reasons.append(f"{ctype} {params} (evaluated by the AWS service)")
+
+    for node in (results or {}).get("Conditions") or []:
+        walk(node)
+    return flagged_by, reasons

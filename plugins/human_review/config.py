@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from human_review.exceptions import PipelineConfigError
 
@@ -66,6 +66,12 @@ class ModelConfig(_Model):
     options: dict[str, Any] = Field(default_factory=dict)
     concurrency: int = Field(default=2, ge=1, le=64)
     retries: int = Field(default=2, ge=0, le=10)
+    # Remote backends only: calls per second across the batch's threads (a shared token bucket),
+    # so a nightly run stays under the account's quota; None = no limit. `burst`: bucket size.
+    requests_per_second: float | None = Field(default=None, gt=0, le=10_000)
+    burst: float | None = Field(default=None, ge=1, le=10_000)
+    # Remote backends only: the AWS region of the model (default: the connection's).
+    region: str | None = None
 
     @field_validator("backend")
     @classmethod
@@ -75,6 +81,18 @@ class ModelConfig(_Model):
         if v not in BACKENDS:
             raise ValueError(f"unknown backend {v!r}; known: {', '.join(sorted(BACKENDS))}")
         return v
+
+    @model_validator(mode="after")
+    def _valid_options(self) -> "ModelConfig":
+        from human_review.inference.base import backend_class
+
+        backend_class(self.backend).validate_options(self.options)
+        return self
+
+    def remote_settings(self, aws_conn_id: str) -> dict[str, Any]:
+        """What a remote backend gets besides its options (ignored by local models)."""
+        return {"aws_conn_id": aws_conn_id, "region_name": self.region, "requests_per_second": self.requests_per_second,
+                "burst": self.burst, "retries": self.retries, "concurrency": self.concurrency}
 
 
 class FlowDefinitionConfig(_Model):
@@ -159,9 +177,19 @@ class ReviewConfig(_Model):
 
 
 class ReportConfig(_Model):
-    """Where the morning report goes."""
+    """Where the morning report goes, and how it consolidates and prices the answers."""
 
     prefix: str
+    # Boxes from different workers are the same box when IoU >= this (also model vs people).
+    iou_threshold: float = Field(default=0.5, gt=0, le=1)
+    # The flow definition's PublicWorkforceTaskPrice in USD per task (answer); set it to see cost.
+    public_workforce_task_price_usd: float | None = Field(default=None, ge=0)
+    # How many runs the trend shows (this one included), read from earlier summary.json files.
+    trend_runs: int = Field(default=14, ge=1, le=100)
+    # How many reviewed images the HTML gallery embeds as thumbnails (changed and disputed first).
+    gallery_max_images: int = Field(default=60, ge=0, le=1000)
+    # Ground Truth augmented manifest: the label attribute name (default: the pipeline's name).
+    label_attribute_name: str | None = Field(default=None, pattern=r"^[A-Za-z0-9][A-Za-z0-9-]{0,126}$")
 
     @field_validator("prefix")
     @classmethod

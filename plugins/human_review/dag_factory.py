@@ -136,7 +136,10 @@ def build_dag(config: PipelineConfig) -> DAG:
             return summary
 
         batches = discover()
-        predicted = infer.expand(batch=batches)
+        if _uses_batch_transform(config):
+            predicted = _batch_transform_branch(config, batches)
+        else:
+            predicted = infer.expand(batch=batches)
         routed = route.expand(batch=predicted)
         wait = WaitForHumanLoopsSensor(
             task_id="wait_for_reviews",
@@ -152,6 +155,52 @@ def build_dag(config: PipelineConfig) -> DAG:
         )
         report(routed, wait.output)
     return dag
+
+
+def _uses_batch_transform(config: PipelineConfig) -> bool:
+    from human_review.inference.base import backend_class
+
+    return bool(getattr(backend_class(config.model.backend), "batch_transform", False))
+
+
+def _batch_transform_branch(config: PipelineConfig, batches: Any) -> Any:
+    """prepare_transform -> transform (deferrable SageMaker job per batch) -> collect_transform.
+
+    collect_transform returns what infer returns (a predictions.jsonl per batch), so route, wait
+    and report are the same for every backend.
+    """
+    from human_review.inference.transform_operator import ReviewTransformOperator
+    from human_review.stages.run import RunContext
+
+    options = config.model.options
+
+    @task(task_id="prepare_transform", map_index_template="batch {{ task.op_kwargs['batch']['batch'] }}")
+    def prepare_transform(batch: dict[str, Any], **context: Any) -> dict[str, Any]:
+        from human_review.inference.batch_transform import prepare
+
+        return prepare(RunContext.from_airflow(config, context), batch)
+
+    @task(task_id="collect_transform", map_index_template="batch {{ task.op_kwargs['batch']['batch'] }}")
+    def collect_transform(batch: dict[str, Any], **context: Any) -> dict[str, Any]:
+        from human_review.inference.batch_transform import collect
+
+        return collect(RunContext.from_airflow(config, context), batch)
+
+    configs = prepare_transform.expand(batch=batches)
+    transform = ReviewTransformOperator.partial(
+        task_id="transform",
+        aws_conn_id=config.aws_conn_id,
+        region_name=config.model.region,
+        wait_for_completion=True,
+        check_interval=int(options.get("check_interval_seconds", 60)),
+        max_ingestion_time=options.get("job_timeout_seconds"),
+        check_if_job_exists=True,
+        action_if_job_exists="timestamp",
+        deferrable=True,  # the wait holds no worker slot
+    ).expand(config=configs)
+    collected = collect_transform.expand(batch=batches)
+    transform >> collected
+    return collected
 
 
 class PipelineConfigErrorDag(DAG):

@@ -143,8 +143,9 @@ def run_demo(out: Path = Path("demo-output"), *, policy: str = "mixed", delay: f
     say("")
     for s in summaries:
         say(f"{s['pipeline']} report (copied from s3://{DEMO_BUCKET}/human-review/reports/):")
-        for name in ("report.parquet", "report.csv", "summary.json"):
-            say(f"  {Path(s['local_dir']) / name}")
+        for name in ("report.html", "report.parquet", "report.csv", "summary.json"):
+            if (Path(s["local_dir"]) / name).exists():
+                say(f"  {Path(s['local_dir']) / name}")
     say(f"\nDemo finished in {time.monotonic() - started:.0f}s; local services stopped.")
     return 0
 

@@ -11,8 +11,14 @@ from pathlib import Path
 from human_review.config import PROJECT_ROOT
 
 
+# SQLite lets one writer in at a time; `airflow standalone` has several (api-server, scheduler,
+# triggerer, tasks). Waiting up to 60 s for the lock beats failing with "database is locked".
+SQLITE_CONNECT_ARGS = {"timeout": 60}
+
+
 def local_airflow_env(home: Path) -> dict[str, str]:
     return {
+        "AIRFLOW__DATABASE__SQL_ALCHEMY_CONNECT_ARGS": "human_review.local_airflow.SQLITE_CONNECT_ARGS",
         "AIRFLOW_HOME": str(home),
         "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
         "AIRFLOW__CORE__DAGS_FOLDER": str(PROJECT_ROOT / "dags"),

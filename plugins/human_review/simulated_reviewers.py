@@ -94,6 +94,7 @@ class SimulatedReviewers:
         workers: int = 1,
         seed: int = 0,
         poll_seconds: float = 0.1,
+        auth_headers: dict[str, str] | None = None,
     ):
         if policy not in POLICIES:
             raise ValueError(f"unknown policy {policy!r}; use one of {', '.join(POLICIES)}")
@@ -103,6 +104,8 @@ class SimulatedReviewers:
         self.flow_definition_names = list(flow_definition_names)
         self.policy, self.delay_seconds, self.workers, self.seed = policy, delay_seconds, workers, seed
         self.poll_seconds = poll_seconds
+        # e.g. {"Authorization": "Bearer ..."} behind Airflow's auth, where the Airflow user is the worker
+        self.auth_headers = dict(auth_headers or {})
         self.submissions: list[Submission] = []
         self.errors: list[str] = []
         self._lock = threading.Lock()
@@ -152,8 +155,8 @@ class SimulatedReviewers:
     # ---- one simulated person ---------------------------------------------------------------
 
     def _run(self, worker_id: str) -> None:
-        with httpx.Client(base_url=self.review_url, timeout=30.0) as client:
-            signed_in = False
+        with httpx.Client(base_url=self.review_url, timeout=30.0, headers=self.auth_headers) as client:
+            signed_in = bool(self.auth_headers)
             while not self._stop.is_set():
                 try:
                     if not signed_in:
@@ -172,7 +175,7 @@ class SimulatedReviewers:
                     with self._lock:
                         self.errors.append(f"{worker_id}: {e}")
                     log.debug("simulated reviewer %s: %s", worker_id, e)
-                    signed_in = False
+                    signed_in = bool(self.auth_headers)
                     self._stop.wait(max(self.poll_seconds, 0.2))
 
     def _work_one(self, client: httpx.Client, worker_id: str, flow_name: str) -> bool:

@@ -75,7 +75,70 @@ def _wait_http(url: str, timeout: float, proc: subprocess.Popen, ok=lambda r: r.
     raise TimeoutError(f"{url} did not answer within {timeout:.0f} s ({last})")
 
 
-def run_up(*, port: int = 8080, home: Path | None = None, check: bool = False, timeout: float = 180.0) -> int:
+DAGS = {"human_review_content_moderation": "content-moderation", "human_review_object_detection": "object-detection"}
+
+
+def _smoke(base: str, token: str, s3, timeout: float) -> bool:
+    """Trigger every review DAG through the REST API, answer its tasks in the review queue as the
+    signed-in Airflow user, and wait for the runs: scheduler, executor, triggerer and plugin for real."""
+    from human_review.simulated_reviewers import SimulatedReviewers
+
+    headers = {"Authorization": f"Bearer {token}"}
+    api = httpx.Client(base_url=f"{base}/api/v2", headers=headers, timeout=30)
+    runs = {}
+    for dag_id in DAGS:
+        deadline = time.monotonic() + 120
+        while api.get(f"/dags/{dag_id}").status_code != 200:  # the dag-processor has not parsed it yet
+            if time.monotonic() > deadline:
+                say(f"smoke: {dag_id} never appeared")
+                return False
+            time.sleep(2)
+        for attempt in range(5):  # SQLite under standalone can be busy: try again, as a person would
+            r = api.post(f"/dags/{dag_id}/dagRuns", json={"logical_date": None, "conf": {"all_in_prefix": True}})
+            if r.status_code < 500:
+                break
+            time.sleep(2)
+        r.raise_for_status()
+        runs[dag_id] = r.json()["dag_run_id"]
+        say(f"smoke: triggered {dag_id} ({runs[dag_id]})")
+    states: dict[str, str] = {}
+    seen_deferred: set[str] = set()
+    # reviewers take a few seconds per task, so the wait really defers to the triggerer
+    with SimulatedReviewers(f"{base}/review", list(DAGS.values()), auth_headers=headers, delay_seconds=4) as reviewers:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline and any(states.get(d) not in ("success", "failed") for d in runs):
+            for dag_id, run_id in runs.items():
+                states[dag_id] = api.get(f"/dags/{dag_id}/dagRuns/{run_id}").json()["state"]
+                ti = api.get(f"/dags/{dag_id}/dagRuns/{run_id}/taskInstances/wait_for_reviews")
+                if ti.status_code == 200 and ti.json().get("state") == "deferred":
+                    seen_deferred.add(dag_id)
+            time.sleep(1)
+    ok = True
+    for dag_id, run_id in runs.items():
+        summary = None
+        if states.get(dag_id) == "success":
+            latest = json.loads(s3.get_object(Bucket=BUCKET, Key=f"human-review/reports/{DAGS[dag_id]}/latest.json")["Body"].read())
+            key = latest["summary"].removeprefix(f"s3://{BUCKET}/")
+            summary = json.loads(s3.get_object(Bucket=BUCKET, Key=key)["Body"].read())
+        say(f"smoke: {dag_id} {states.get(dag_id)}; wait_for_reviews deferred: {dag_id in seen_deferred}; "
+            f"report: {summary and summary['status_counts']}")
+        ok &= states.get(dag_id) == "success" and summary is not None and summary["images"] > 0
+    say(f"smoke: {reviewers.answered} answers submitted through {base}/review as the Airflow user")
+    # each report's Asset event schedules the pipeline's training export
+    for dag_id, pipeline in DAGS.items():
+        export_id = f"human_review_training_export_{pipeline.replace('-', '_')}"
+        state, deadline = None, time.monotonic() + 120
+        while state not in ("success", "failed") and time.monotonic() < deadline:
+            listed = api.get(f"/dags/{export_id}/dagRuns", params={"order_by": "-run_after", "limit": 1}).json()
+            state = (listed.get("dag_runs") or [{}])[0].get("state")
+            time.sleep(2)
+        say(f"smoke: {export_id} (scheduled on the report asset) {state}")
+        ok &= state == "success"
+    return ok and reviewers.answered > 0 and bool(seen_deferred)
+
+
+def run_up(*, port: int = 8080, home: Path | None = None, check: bool = False, smoke: bool = False,
+           timeout: float = 180.0) -> int:
     from moto.server import ThreadedMotoServer
 
     import boto3
@@ -145,7 +208,7 @@ def run_up(*, port: int = 8080, home: Path | None = None, check: bool = False, t
         if not passwords:
             say(f"login             see {pw_file}")
         say("Trigger a DAG with 'Ignore the data interval' checked, review the flagged images in the queue, watch the run finish.")
-        if check:
+        if check or smoke:
             # The review page answers through the api-server and demands an Airflow login.
             token_ok = False
             if passwords:
@@ -155,7 +218,11 @@ def run_up(*, port: int = 8080, home: Path | None = None, check: bool = False, t
                     page = httpx.get(f"{base}/review/worker/", headers={"Authorization": f"Bearer {t.json()['access_token']}"}, timeout=10)
                     token_ok = page.status_code == 200 and "Queues" in page.text and user in page.text
             say(f"check: /review/worker/ without login -> HTTP {unauth.status_code}; with a token -> {'OK' if token_ok else 'FAILED'}")
-            return 0 if token_ok and unauth.status_code == 401 else 1
+            if not (token_ok and unauth.status_code == 401):
+                return 1
+            if smoke and not _smoke(base, t.json()["access_token"], s3, timeout=300):
+                return 1
+            return 0
         say("Ctrl-C stops everything.")
         while proc.poll() is None:
             time.sleep(1)

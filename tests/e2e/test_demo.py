@@ -28,7 +28,7 @@ def test_demo_runs_both_pipelines_and_leaves_reports(tmp_path, project_root):
 
     for pipeline in ("content-moderation", "object-detection"):
         [run_dir] = (out / "reports" / pipeline).iterdir()
-        for name in ("report.parquet", "report.csv", "summary.json"):
+        for name in ("report.html", "report.parquet", "report.csv", "summary.json"):
             assert str(run_dir / name) in printed
         summary = json.loads((run_dir / "summary.json").read_text())
         report = pd.read_parquet(run_dir / "report.parquet")

@@ -20,13 +20,19 @@ def test_no_import_errors(dagbag):
 
 def test_one_dag_per_pipeline(dagbag, project_root):
     files = sorted(p.stem for p in (project_root / "include" / "pipelines").glob("*.yaml"))
-    assert sorted(dagbag.dag_ids) == sorted(f"human_review_{f}" for f in files)
+    expected = [f"human_review_{f}" for f in files] + [f"human_review_training_export_{f}" for f in files]
+    assert sorted(dagbag.dag_ids) == sorted(expected)
 
 
 def test_dags_are_production_ready(dagbag):
     for dag_id, dag in dagbag.dags.items():
         assert dag.tags, dag_id
         assert dag.doc_md and len(dag.doc_md) > 200, dag_id
+        for t in dag.tasks:
+            assert t.retries >= 2, (dag_id, t.task_id)
+        if dag_id.startswith("human_review_training_export_"):
+            assert dag.timetable.asset_condition is not None, dag_id  # scheduled on the report asset
+            continue
         assert {"prefix", "keys", "max_items", "dry_run"} <= set(dag.params), dag_id
         assert [t.task_id for t in dag.topological_sort()] == ["discover", "infer", "route", "wait_for_reviews", "report"]
         for t in dag.tasks:
@@ -47,7 +53,8 @@ def test_bad_pipeline_is_an_import_error_and_the_others_load(tmp_path, project_r
 
     monkeypatch.setattr(config, "PIPELINES_DIR", tmp_path)
     bag = DagBag(dag_folder=str(project_root / "dags"))
-    assert sorted(bag.dag_ids) == ["human_review_content_moderation", "human_review_object_detection"]
+    review_dags = sorted(d for d in bag.dag_ids if not d.startswith("human_review_training_export_"))
+    assert review_dags == ["human_review_content_moderation", "human_review_object_detection"]
     [(file, error)] = bag.import_errors.items()
     assert file.endswith("review_pipelines.py")
     assert "face_boxes.yaml: review.flow_definition.task_count:" in error

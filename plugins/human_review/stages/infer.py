@@ -16,7 +16,7 @@ from typing import Any
 from human_review import storage
 from human_review.exceptions import InvalidImageError
 from human_review.images import decode
-from human_review.inference.base import load_backend
+from human_review.inference.base import ItemContext, load_backend
 from human_review.stages.run import RunContext
 
 log = logging.getLogger(__name__)
@@ -42,7 +42,10 @@ def infer(run: RunContext, batch: dict[str, Any]) -> dict[str, Any]:
     bucket = manifest["bucket"]
     model = run.config.model
     todo = [i for i in items if "invalid_reason" not in i]
-    backend = load_backend(model.backend, model.options) if todo else None
+    backend = load_backend(model.backend, model.options, **model.remote_settings(run.conn_id)) if todo else None
+    # remote backends retry (only) what their service calls transient, under their token bucket
+    predict_retries = 0 if backend is not None and backend.remote else model.retries
+    flow_arn = run.config.review.flow_definition.flow_definition_arn
     started = time.monotonic()
     done = 0
     step = max(1, len(todo) // 10)
@@ -59,7 +62,12 @@ def infer(run: RunContext, batch: dict[str, Any]) -> dict[str, Any]:
                 lambda: storage.path(f"s3://{bucket}/{key}", run.conn_id).read_bytes(), model.retries, f"read {key}"
             )
             image = decode(key, data)
-            prediction = _with_retries(lambda: backend.predict(image), model.retries, f"predict {key}")
+            ctx = ItemContext(
+                bucket=bucket, key=key, size=item["size"],
+                loop_name=None if run.dry_run else run.loop_name(key),
+                flow_definition_arn=None if run.dry_run else flow_arn,
+            )
+            prediction = _with_retries(lambda: backend.predict_item(image, ctx), predict_retries, f"predict {key}")
         except InvalidImageError as e:
             return {**base, "status": "invalid", "reason": str(e)}
         except FileNotFoundError:
@@ -72,8 +80,10 @@ def infer(run: RunContext, batch: dict[str, Any]) -> dict[str, Any]:
             if done % step == 0 or done == len(todo):
                 rate = done / max(1e-6, time.monotonic() - started)
                 log.info("batch %d: %d/%d images (%.1f/s)", batch["batch"], done, len(items), rate)
+        managed_loop = prediction.pop("_managed_loop", None)  # Rekognition's AWS-managed loop, for route
         return {
             **base,
+            **({"managed_loop": managed_loop} if managed_loop else {}),
             "status": "predicted",
             "prediction": prediction,
             "format": image.format,

@@ -12,7 +12,7 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from human_review import storage
-from human_review.conditions import evaluate
+from human_review.conditions import evaluate, explain
 from human_review.inference.base import backend_class
 from human_review.stages.run import RunContext
 
@@ -34,20 +34,45 @@ def task_input(run: RunContext, record: dict[str, Any], reasons: list[str]) -> d
     }
 
 
+def _record_managed(item: dict[str, Any], managed: dict[str, Any]) -> None:
+    """The activation decision Rekognition made for an AWS-managed loop, in the route's item fields."""
+    flagged_by, reasons = explain(managed.get("results"))
+    activated = bool(managed.get("HumanLoopArn"))
+    if activated and not reasons:
+        reasons = [f"loop started by Rekognition ({', '.join(managed.get('reasons') or []) or 'an earlier try'})"]
+    item.update(
+        flagged=activated, flagged_by=flagged_by or (["AwsManaged"] if activated else []), reasons=reasons,
+        audit_only=activated and set(flagged_by) == {"Sampling"}, activation_results=managed.get("results"),
+    )
+    if activated:
+        item["loop_name"] = managed["loop_name"]
+        item["loop_arn"] = managed["HumanLoopArn"]
+
+
 def route(run: RunContext, batch: dict[str, Any]) -> dict[str, Any]:
     records = storage.read_jsonl(batch["predictions"], run.conn_id)
     review = run.config.review
     items: list[dict[str, Any]] = []
     to_start: list[dict[str, Any]] = []
+    to_record: list[dict[str, Any]] = []  # loops Rekognition started (AWS-managed): recorded, not started
     for r in records:
         item = {k: r.get(k) for k in ("key", "size", "status", "reason", "prediction", "inference_ms",
                                        "width", "height")}
-        if r["status"] == "predicted":
+        managed = r.get("managed_loop")
+        if r["status"] == "predicted" and managed and not managed.get("error") and not run.dry_run:
+            _record_managed(item, managed)
+            if item["flagged"]:
+                to_record.append(item)
+        elif r["status"] == "predicted":
             ev = evaluate(review.conditions, r["prediction"], sampling_key=f"{run.config.pipeline}|{r['key']}")
             item.update(
                 flagged=ev.activated, flagged_by=ev.flagged_by, reasons=ev.reasons, audit_only=ev.audit_only,
                 activation_results=ev.results,
             )
+            if managed and managed.get("error"):
+                # Rekognition could not start the loop (quota): the pipeline starts it as a custom loop
+                item["reasons"] = [f"Rekognition did not start the loop ({managed['error']}); "
+                                   "started by the pipeline", *ev.reasons]
             if ev.activated:
                 item["loop_name"] = run.loop_name(r["key"])
                 if not run.dry_run:
@@ -55,11 +80,22 @@ def route(run: RunContext, batch: dict[str, Any]) -> dict[str, Any]:
         items.append(item)
 
     started = existing = 0
-    if to_start:
+    if to_start or to_record:
         from human_review.hooks import HumanLoopHook
 
         hook = HumanLoopHook(aws_conn_id=run.conn_id, region_name=review.flow_definition.region)
         arn = review.flow_definition.flow_definition_arn
+
+        def record(item: dict[str, Any]) -> None:
+            desc = hook.describe(item["loop_name"]) or {}
+            created = desc.get("CreationTime")
+            item["loop_arn"] = desc.get("HumanLoopArn") or item.get("loop_arn")
+            item["loop_created"] = created.isoformat() if isinstance(created, dt.datetime) else created
+
+        with ThreadPoolExecutor(max_workers=review.start_concurrency, thread_name_prefix="record-loop") as pool:
+            list(pool.map(record, to_record))
+        if to_record:
+            log.info("batch %d: recorded %d loops started by Rekognition (AWS-managed).", batch["batch"], len(to_record))
 
         def start(item: dict[str, Any]) -> bool:
             desc, new = hook.ensure_started(item["loop_name"], arn, task_input(run, item, item["reasons"]))
@@ -82,11 +118,11 @@ def route(run: RunContext, batch: dict[str, Any]) -> dict[str, Any]:
         {"batch": batch["batch"], "dry_run": run.dry_run, "items": items},
         run.conn_id,
     )
-    created = [i["loop_created"] for i in to_start if i.get("loop_created")]
+    created = [i["loop_created"] for i in (*to_start, *to_record) if i.get("loop_created")]
     return {
         "batch": batch["batch"],
         "routing": uri,
-        "loops": len(to_start),
+        "loops": len(to_start) + len(to_record),
         "started": started,
         "loop_prefix": run.loop_prefix,
         "earliest_loop": min(created) if created else None,

@@ -1,0 +1,104 @@
+"""From gathered rows to the run's files: Parquet, CSV, summary JSON and the HTML report."""
+
+from __future__ import annotations
+
+import datetime as dt
+import io
+import json
+from typing import Any, Callable
+
+from human_review.reports import consolidation, metrics
+from human_review.reports.schema import COLUMNS, FINAL_HUMAN, FINAL_MODEL, FINAL_UNREVIEWED
+
+ImageLoader = Callable[[str], bytes]
+
+
+def review_columns(prediction: dict[str, Any] | None, status: str, answers: list[dict[str, Any]],
+                   iou_threshold: float) -> dict[str, Any]:
+    """The columns that come from the model's answer and the people's answers for one image."""
+    model = consolidation.model_answer(prediction)
+    out: dict[str, Any] = {"model_confidence": consolidation.model_confidence(prediction)}
+    if status == "reviewed" and answers:
+        final = consolidation.consolidate(answers, iou_threshold)
+        per_answer = final.pop("per_answer")
+        agreement = final.pop("agreement")
+        out.update(
+            human_answer=json.dumps(final, sort_keys=True),
+            human_changed=consolidation.changed(model, final, iou_threshold),
+            disputed=bool(final.get("disputed")),
+            agreement=agreement,
+            label_changes=json.dumps(consolidation.compare(model, final, iou_threshold), sort_keys=True),
+            worker_answers=json.dumps([
+                {"worker": a.get("workerId"), "seconds": a.get("timeSpentInSeconds"), "agreement": s}
+                for a, s in zip(answers, per_answer)
+            ]),
+            final_answer=json.dumps({k: v for k, v in final.items() if k != "disputed"}, sort_keys=True),
+            final_source=FINAL_HUMAN,
+        )
+    elif model is not None:
+        out.update(final_answer=json.dumps(model, sort_keys=True),
+                   final_source=FINAL_MODEL if status == "auto_accepted" else FINAL_UNREVIEWED)
+    return out
+
+
+def frame(rows: list[dict[str, Any]]):
+    import pandas as pd
+
+    table = pd.DataFrame(rows, columns=list(COLUMNS)).astype(COLUMNS)
+    return table.sort_values("object_key", kind="stable").reset_index(drop=True)
+
+
+def table_bytes(table) -> dict[str, bytes]:
+    parquet = io.BytesIO()
+    table.to_parquet(parquet, index=False)
+    return {"parquet": parquet.getvalue(), "csv": table.to_csv(index=False).encode("utf-8")}
+
+
+def summarise(rows: list[dict[str, Any]], *, pipeline: str, run_key: str, dry_run: bool, sent_to_review: int,
+              price_usd: float | None, trend: list[dict[str, Any]], extra: dict[str, Any] | None = None,
+              ) -> dict[str, Any]:
+    """The run's summary: small (it rides in the Asset event's extra); the rows hold the detail."""
+    labels = metrics.per_label(rows)
+    summary = {
+        "pipeline": pipeline,
+        "run_key": run_key,
+        "dry_run": dry_run,
+        "generated_at": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+        **metrics.counts(rows),
+        "sent_to_review": sent_to_review,
+        "per_label": labels,
+        "model_precision": metrics.precision_overall(labels.values()),
+        "calibration": metrics.calibration(rows),
+        "reviewers": metrics.reviewers(rows, price_usd),
+        **(extra or {}),
+    }
+    summary["trend"] = [*trend, metrics.headline(summary)]
+    return summary
+
+
+def rows_for_html(table, limit: int) -> list[dict[str, Any]]:
+    """The reviewed rows the gallery shows: changed and disputed first, then the rest."""
+    reviewed = table[table["status"] == "reviewed"]
+    order = reviewed.assign(
+        _c=reviewed["human_changed"].fillna(False).astype(bool),
+        _d=reviewed["disputed"].fillna(False).astype(bool),
+    ).sort_values(["_c", "_d", "object_key"], ascending=[False, False, True], kind="stable")
+    return [
+        {k: (None if _isna(v) else v) for k, v in r.items() if not k.startswith("_")}
+        for r in order.head(limit).to_dict("records")
+    ]
+
+
+def _isna(v: Any) -> bool:
+    try:
+        import pandas as pd
+
+        return bool(pd.isna(v)) if not isinstance(v, (list, dict)) else False
+    except (TypeError, ValueError):
+        return False
+
+
+def html_bytes(summary: dict[str, Any], table, load_image: ImageLoader | None, gallery_limit: int) -> bytes:
+    from human_review.reports import html_report as html
+
+    return html.render(summary, rows_for_html(table, gallery_limit), load_image).encode("utf-8")

@@ -1,0 +1,153 @@
+"""SageMaker backends against moto's server with the real boto3 clients.
+
+- Endpoint (JSON body: moto's server cannot take raw image bytes): InvokeEndpoint results are queued through moto's
+  `/moto-api/static/sagemaker/endpoint-results` API (moto hands out one queued result per distinct
+  request body), then parsed with the SSD parser. Also a throughput sanity check with and
+  without the requests-per-second limit (figures: `human_review.inference.bench`).
+- Batch transform: the manifest and plan are written to moto's S3, the job is created through
+  providers-amazon's SageMakerHook (moto marks it Completed at once and writes no output), the
+  output objects Batch Transform would write are put in place, and collect joins them back.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import socket
+
+import boto3
+import httpx
+import pytest
+
+pytestmark = [pytest.mark.integration, pytest.mark.xdist_group("moto-sagemaker")]
+CONN = "aws_moto_sagemaker"
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def moto_url():
+    from moto.server import ThreadedMotoServer
+
+    port = _free_port()
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
+    server.start()
+    url = f"http://127.0.0.1:{port}"
+    os.environ[f"AIRFLOW_CONN_{CONN.upper()}"] = json.dumps(
+        {"conn_type": "aws", "extra": {"region_name": "us-east-1", "endpoint_url": url}})
+    yield url
+    server.stop()
+    os.environ.pop(f"AIRFLOW_CONN_{CONN.upper()}", None)
+
+
+def queue_results(url: str, bodies: list[dict]) -> None:
+    results = [{"Body": json.dumps(b), "ContentType": "application/json", "InvokedProductionVariant": "AllTraffic",
+                "CustomAttributes": ""} for b in bodies]
+    httpx.post(f"{url}/moto-api/static/sagemaker/endpoint-results", json={"results": results}).raise_for_status()
+
+
+def photo(seed: int, size=(120, 80)):
+    from PIL import Image
+
+    from human_review.images import decode
+
+    buf = io.BytesIO()
+    Image.new("RGB", size, (seed % 256, 40, 90)).save(buf, "JPEG")
+    return decode(f"incoming/img-{seed}.jpg", buf.getvalue())
+
+
+def endpoint_backend(url: str, **settings):
+    from human_review.inference.sagemaker import SageMakerEndpointBackend
+
+    client = boto3.client("sagemaker-runtime", endpoint_url=url, region_name="us-east-1")
+    # moto's server decodes every request body as UTF-8, so raw JPEG bytes cannot reach it:
+    # the JSON body ({"image": base64}) is what runs here; the raw-bytes body is a unit-level concern.
+    settings.setdefault("body", "json")
+    return SageMakerEndpointBackend(client=client, endpoint_name="ssd", content_type="application/json",
+                                    parser="sagemaker-ssd", class_names=["cat", "dog"], retries=1, **settings)
+
+
+def test_endpoint_invocation_is_parsed_into_detections(moto_url):
+    queue_results(moto_url, [{"prediction": [[1, 0.8, 0.25, 0.5, 0.75, 1.0], [0, 0.05, 0, 0, 1, 1]]}])
+    backend = endpoint_backend(moto_url, min_score=0.1)
+    out = backend.predict(photo(1))
+    assert out["Detections"] == [{"Name": "dog", "Confidence": 80.0,
+                                  "BoundingBox": {"Left": 30, "Top": 40, "Width": 60, "Height": 40}}]
+    assert out["Image"] == {"Width": 120, "Height": 80}
+
+
+def test_endpoint_json_body_and_unparseable_output(moto_url):
+    queue_results(moto_url, [{"unexpected": True}])
+    backend = endpoint_backend(moto_url, json_key="image")
+    with pytest.raises(ValueError, match="prediction"):
+        backend.predict(photo(2))
+
+
+def test_endpoint_throughput_with_and_without_the_rps_limit(moto_url):
+    from human_review.inference.bench import measure_endpoint
+
+    queue_results(moto_url, [{"prediction": [[0, 0.9, 0.1, 0.1, 0.5, 0.5]]}] * 80)
+    unlimited = measure_endpoint(endpoint_backend(moto_url, concurrency=4), n=40, threads=4, first_seed=1000)
+    limited = measure_endpoint(endpoint_backend(moto_url, requests_per_second=20, burst=1, concurrency=4), n=40,
+                               threads=4, first_seed=2000)
+    # generous sanity bounds only: 40 calls at 20/s take at least ~1.9 s; unlimited is faster
+    assert limited["per_second"] <= 22
+    assert unlimited["per_second"] > limited["per_second"]
+
+
+def test_batch_transform_manifest_job_and_join(moto_url, tmp_path, project_root):
+    from airflow.providers.amazon.aws.hooks.sagemaker import SageMakerHook
+
+    from human_review import storage
+    from human_review.config import load_pipeline
+    from human_review.inference.batch_transform import collect, prepare
+    from human_review.inference.transform_operator import ReviewTransformOperator
+    from human_review.stages.run import RunContext
+
+    s3 = boto3.client("s3", endpoint_url=moto_url, region_name="us-east-1")
+    s3.create_bucket(Bucket="bt-photos")
+    good = [photo(i) for i in range(3)]
+    for img in good:
+        s3.put_object(Bucket="bt-photos", Key=img.key, Body=img.data)
+    s3.put_object(Bucket="bt-photos", Key="incoming/broken.jpg", Body=b"\xff\xd8\xff" + b"0" * 20)
+
+    config = load_pipeline(project_root / "include/examples/batch_detection.yaml")
+    config = config.model_copy(update={"aws_conn_id": CONN, "work_prefix": "s3://bt-photos/work",
+                                       "source": config.source.model_copy(update={"bucket": "bt-photos"})})
+    run = RunContext(config=config, run_key="2026-11-21T023000Z")
+    items = [{"key": i.key, "size": len(i.data)} for i in good] + [
+        {"key": "incoming/broken.jpg", "size": 23}, {"key": "incoming/x.txt", "size": 3, "invalid_reason": "not an image"}]
+    manifest = storage.write_json(run.batch_uri(0, "manifest.json"), {"bucket": "bt-photos", "items": items}, CONN)
+
+    job = prepare(run, {"batch": 0, "manifest": manifest})
+    assert job["TransformInput"]["DataSource"]["S3DataSource"]["S3DataType"] == "ManifestFile"
+    written = storage.read_json(job["TransformInput"]["DataSource"]["S3DataSource"]["S3Uri"], CONN)
+    assert written == [{"prefix": "s3://bt-photos/"}, *[i.key for i in good]]  # broken images stay out of the job
+
+    hook = SageMakerHook(aws_conn_id=CONN)
+    hook.get_conn().create_model(ModelName=job["ModelName"], ExecutionRoleArn="arn:aws:iam::123456789012:role/sm",
+                                 PrimaryContainer={"Image": "123456789012.dkr.ecr.us-east-1.amazonaws.com/ssd:1"})
+    hook.create_transform_job(dict(job), wait_for_completion=True, check_interval=1)
+    assert hook.describe_transform_job(job["TransformJobName"])["TransformJobStatus"] == "Completed"
+    # a retry of the transform task finds the completed job and starts nothing
+    op = ReviewTransformOperator(task_id="t", config=dict(job), aws_conn_id=CONN, deferrable=True)
+    assert op.execute(context={}) == {"TransformJobName": job["TransformJobName"], "TransformJobStatus": "Completed"}
+    assert ReviewTransformOperator(task_id="t2", config={}, aws_conn_id=CONN).execute(context={}) is None
+
+    # what Batch Transform writes for ManifestFile input: <S3OutputPath>/<relative key>.out (one image left out)
+    out = job["TransformOutput"]["S3OutputPath"]
+    for img in good[:2]:
+        storage.write_json(f"{out}/{img.key}.out", {"prediction": [[0, 0.4, 0, 0, 0.5, 0.5]]}, CONN)
+
+    result = collect(run, {"batch": 0})
+    records = {r["key"]: r for r in storage.read_jsonl(result["predictions"], CONN)}
+    assert result["counts"] == {"predicted": 2, "inference_failed": 1, "invalid": 2}
+    assert records[good[0].key]["prediction"]["Detections"][0]["Name"] == "aeroplane"  # VOC class 0
+    assert records[good[0].key]["width"] == 120
+    assert "wrote no output" in records[good[2].key]["reason"]
+    assert records["incoming/broken.jpg"]["status"] == "invalid"
