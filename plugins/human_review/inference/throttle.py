@@ -11,44 +11,13 @@ from __future__ import annotations
 
 import logging
 import random
-import threading
 import time
 from typing import Callable, Iterable, TypeVar
 
+from human_review.token_bucket import TokenBucket
+
 log = logging.getLogger(__name__)
 T = TypeVar("T")
-
-
-class TokenBucket:
-    """At most `rate` acquisitions per second on average, bursts of up to `burst`.
-
-    `rate=None` (or 0) means unlimited: `acquire` returns at once.
-    """
-
-    def __init__(self, rate: float | None, burst: float | None = None, clock: Callable[[], float] = time.monotonic):
-        self.rate = float(rate) if rate else None
-        self.capacity = float(burst if burst is not None else max(1.0, self.rate or 1.0))
-        self._tokens = self.capacity
-        self._clock = clock
-        self._last = clock()
-        self._lock = threading.Lock()
-
-    def acquire(self) -> float:
-        """Take one token, sleeping until one is free; returns the seconds waited."""
-        if self.rate is None:
-            return 0.0
-        waited = 0.0
-        while True:
-            with self._lock:
-                now = self._clock()
-                self._tokens = min(self.capacity, self._tokens + (now - self._last) * self.rate)
-                self._last = now
-                if self._tokens >= 1.0:
-                    self._tokens -= 1.0
-                    return waited
-                need = (1.0 - self._tokens) / self.rate
-            time.sleep(need)
-            waited += need
 
 
 def error_code(exc: BaseException) -> str:

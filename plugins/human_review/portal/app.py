@@ -13,6 +13,8 @@ from fastapi import Depends, FastAPI, Request
 from fastapi.responses import RedirectResponse
 from fastapi.staticfiles import StaticFiles
 
+from human_review.token_bucket import TokenBucket
+
 from human_review import config
 from human_review.config import FlowDefinitionConfig
 from human_review.portal import runtime_api, worker
@@ -40,7 +42,7 @@ class ReviewService:
         self._loaded_at = 0.0
         self._flows_lock = threading.Lock()
         rps = settings.api_requests_per_second
-        self.rate_limiter = runtime_api.RateLimiter(rps) if rps else None
+        self.rate_limiter = TokenBucket(rps) if rps else None
         # Set by create_app: True when the worker's identity comes from a host's auth (Airflow).
         self.external_identity = False
         self.reload_flow_definitions()

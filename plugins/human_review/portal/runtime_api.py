@@ -11,8 +11,6 @@ import base64
 import hmac
 import json
 import re
-import threading
-import time
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
@@ -93,7 +91,7 @@ async def verify_request(request: Request) -> None:
     if settings.verify_signatures:
         await _verify_sigv4(request, settings)
     limiter = getattr(service, "rate_limiter", None)
-    if limiter is not None and not limiter.acquire():
+    if limiter is not None and not limiter.try_acquire():
         raise A2IError("ThrottlingException", "Rate exceeded")
 
 
@@ -190,27 +188,6 @@ async def _verify_sigv4(request: Request, settings) -> None:
             "The request signature we calculated does not match the signature you provided. Check your AWS "
             "Secret Access Key and signing method. Consult the service documentation for details.",
         )
-
-
-class RateLimiter:
-    """A token bucket: `rate` requests per second, bursts up to `burst`."""
-
-    def __init__(self, rate: float, burst: float | None = None):
-        self.rate = float(rate)
-        self.burst = float(burst if burst is not None else max(1.0, rate))
-        self._tokens = self.burst
-        self._at = time.monotonic()
-        self._lock = threading.Lock()
-
-    def acquire(self) -> bool:
-        with self._lock:
-            now = time.monotonic()
-            self._tokens = min(self.burst, self._tokens + (now - self._at) * self.rate)
-            self._at = now
-            if self._tokens >= 1.0:
-                self._tokens -= 1.0
-                return True
-            return False
 
 
 def iso(dt: datetime) -> str:
