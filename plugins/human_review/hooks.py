@@ -16,9 +16,7 @@ from botocore.exceptions import ClientError
 from airflow.providers.amazon.aws.hooks.base_aws import AwsBaseHook
 from human_review.exceptions import HumanLoopConflictError, from_client_error
 
-TERMINAL_STATUSES = frozenset({"Completed", "Failed", "Stopped"})
-# A2I publishes no TPS: expect 429s and let botocore back off and retry them.
-DEFAULT_CLIENT_CONFIG = {"retries": {"mode": "standard", "max_attempts": 10}}
+from human_review.a2i import DEFAULT_CLIENT_CONFIG, TERMINAL_STATUSES, count_statuses  # noqa: F401 (re-exported)
 
 
 class HumanLoopHook(AwsBaseHook):
@@ -84,10 +82,3 @@ class HumanLoopHook(AwsBaseHook):
             self.conn.stop_human_loop(HumanLoopName=name)
         except ClientError as e:
             raise from_client_error(e) from e
-
-
-def count_statuses(summaries: Iterator[dict[str, Any]] | list[dict[str, Any]]) -> dict[str, int]:
-    counts: dict[str, int] = {}
-    for s in summaries:
-        counts[s["HumanLoopStatus"]] = counts.get(s["HumanLoopStatus"], 0) + 1
-    return counts

@@ -15,7 +15,7 @@ from typing import Any, Sequence
 from airflow.sdk import BaseSensorOperator, conf
 from airflow.sdk.exceptions import AirflowSensorTimeout
 
-from human_review.hooks import DEFAULT_CLIENT_CONFIG, TERMINAL_STATUSES, HumanLoopHook, count_statuses
+from human_review.a2i import DEFAULT_CLIENT_CONFIG, STOP_RACE_ERRORS, TERMINAL_STATUSES, count_statuses
 
 
 class WaitForHumanLoopsSensor(BaseSensorOperator):
@@ -69,8 +69,10 @@ class WaitForHumanLoopsSensor(BaseSensorOperator):
         dry_run = any(b.get("dry_run") for b in batches)
         return expected, prefix, created_after, dry_run
 
-    def _hook(self) -> HumanLoopHook:
+    def _hook(self):
         from botocore.config import Config
+
+        from human_review.hooks import HumanLoopHook  # boto3: imported when the task runs, not at parse
 
         return HumanLoopHook(
             aws_conn_id=self.aws_conn_id, region_name=self.region_name, verify=self.verify,
@@ -80,6 +82,14 @@ class WaitForHumanLoopsSensor(BaseSensorOperator):
     def _counts(self, prefix: str, created_after: str | None) -> dict[str, int]:
         after = dt.datetime.fromisoformat(created_after) if created_after else None
         return count_statuses(self._hook().list_loops(self.flow_definition_arn, created_after=after, name_prefix=prefix))
+
+    def _deadline(self, created_after: str | None) -> float:
+        """When the wait ends: `wait_timeout` after the run's first loop started, so a retried or
+        cleared wait task keeps the run's deadline instead of starting a fresh one."""
+        if created_after:
+            first = dt.datetime.fromisoformat(created_after) + dt.timedelta(seconds=1)
+            return first.timestamp() + self.wait_timeout
+        return time.time() + self.wait_timeout
 
     def poke(self, context: Any) -> bool:
         expected, prefix, created_after, _ = self._plan()
@@ -109,7 +119,7 @@ class WaitForHumanLoopsSensor(BaseSensorOperator):
                 name_prefix=prefix,
                 expected=expected,
                 created_after=created_after,
-                deadline=time.time() + self.wait_timeout,
+                deadline=self._deadline(created_after),
                 poll_interval=self.poke_interval,
                 aws_conn_id=self.aws_conn_id,
                 region_name=self.region_name,
@@ -118,7 +128,8 @@ class WaitForHumanLoopsSensor(BaseSensorOperator):
             ),
             method_name="execute_complete",
             # the trigger ends the wait itself at its deadline; this is the backstop
-            timeout=dt.timedelta(seconds=self.wait_timeout + 2 * self.poke_interval + 300),
+            timeout=dt.timedelta(seconds=max(0.0, self._deadline(created_after) - time.time())
+                                 + 2 * self.poke_interval + 300),
         )
         raise AssertionError("unreachable: defer() raises")
 
@@ -134,8 +145,14 @@ class WaitForHumanLoopsSensor(BaseSensorOperator):
         stopped = 0
         for summary in hook.list_loops(self.flow_definition_arn, created_after=after, name_prefix=prefix):
             if summary["HumanLoopStatus"] == "InProgress":
-                hook.stop(summary["HumanLoopName"])
-                stopped += 1
+                try:
+                    hook.stop(summary["HumanLoopName"])
+                    stopped += 1
+                except Exception as e:  # finished or vanished since the listing: nothing to stop
+                    code = getattr(e, "response", {}).get("Error", {}).get("Code") or type(e).__name__
+                    if code not in STOP_RACE_ERRORS and type(e).__name__ != "HumanLoopNotFoundError":
+                        raise
+                    self.log.info("Loop %s ended before it could be stopped (%s).", summary["HumanLoopName"], code)
         self.log.warning("Wait timed out after %gs: stopped %d open loops; they are reported as review_expired.",
                          self.wait_timeout, stopped)
         return {"status": "timeout", "counts": event["counts"], "expected": expected, "stopped": stopped}

@@ -107,6 +107,6 @@ class HumanLoopsTrigger(BaseTrigger):
 def _botocore_config(cfg: dict[str, Any] | None):
     from botocore.config import Config
 
-    from human_review.hooks import DEFAULT_CLIENT_CONFIG
+    from human_review.a2i import DEFAULT_CLIENT_CONFIG
 
     return Config(**(cfg if cfg is not None else DEFAULT_CLIENT_CONFIG))

@@ -124,6 +124,20 @@ def _smoke(base: str, token: str, s3, timeout: float) -> bool:
             f"report: {summary and summary['status_counts']}")
         ok &= states.get(dag_id) == "success" and summary is not None and summary["images"] > 0
     say(f"smoke: {reviewers.answered} answers submitted through {base}/review as the Airflow user")
+    # the "Review reports" page, inside the api-server, behind Airflow's auth
+    signed_out = httpx.get(f"{base}/review-reports/", timeout=30).status_code
+    page = httpx.get(f"{base}/review-reports/", headers=headers, timeout=30)
+    reports_ok = signed_out in (401, 403) and page.status_code == 200 and all(p in page.text for p in DAGS.values())
+    html_ok = False
+    for dag_id, pipeline in DAGS.items():
+        latest = json.loads(s3.get_object(Bucket=BUCKET, Key=f"human-review/reports/{pipeline}/latest.json")["Body"].read())
+        url = f"{base}/review-reports/{pipeline}/{latest['run_key']}/report.html"
+        html_ok = httpx.get(url, headers=headers, timeout=30).status_code == 200 and httpx.get(url, timeout=30).status_code in (401, 403)
+        if not html_ok:
+            break
+    say(f"smoke: Review reports page: signed out -> HTTP {signed_out}; signed in lists both pipelines: "
+        f"{page.status_code == 200 and reports_ok}; HTML reports open only when signed in: {html_ok}")
+    ok &= reports_ok and html_ok
     # each report's Asset event schedules the pipeline's training export
     for dag_id, pipeline in DAGS.items():
         export_id = f"human_review_training_export_{pipeline.replace('-', '_')}"

@@ -31,4 +31,5 @@ def test_make_up_smoke(tmp_path, project_root):
     assert out.count(" success; ") == 2
     assert "wait_for_reviews deferred: True" in out
     assert out.count("(scheduled on the report asset) success") == 2
+    assert "signed in lists both pipelines: True; HTML reports open only when signed in: True" in out
     assert "stopped." in out

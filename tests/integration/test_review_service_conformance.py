@@ -3,6 +3,7 @@ lifecycle, the image proxy, Airflow-style identity and the render-template CLI."
 
 from __future__ import annotations
 
+import hashlib
 import json
 import re
 import sys
@@ -121,6 +122,15 @@ def test_wrong_secret_wrong_key_and_forged_signature_are_refused(stack):
     # ... while the untouched request goes through (the check rebuilds requests faithfully)
     r = httpx.post(f"{stack.review_url}/human-loops", content=body, headers=ok_headers)
     assert r.status_code == 200, r.text
+    # A signed x-amz-content-sha256 must be the body's hash: else a captured request could carry any body.
+    for claimed in ("UNSIGNED-PAYLOAD", hashlib.sha256(body.encode()).hexdigest()):
+        other = json.dumps({"HumanLoopName": name("forged"), "FlowDefinitionArn": FLOW,
+                            "HumanLoopInput": {"InputContent": json.dumps(doc())}})
+        req = AWSRequest(method="POST", url=f"{stack.review_url}/human-loops", data=body,
+                         headers={"Content-Type": "application/json", "X-Amz-Content-SHA256": claimed})
+        SigV4Auth(Credentials("testing", "testing"), "sagemaker", "us-east-1").add_auth(req)
+        r = httpx.post(f"{stack.review_url}/human-loops", content=other, headers=dict(req.headers.items()))
+        assert r.status_code == 403 and r.headers["x-amzn-errortype"] == "InvalidSignatureException", claimed
     # Signed for another service
     req = AWSRequest(method="GET", url=f"{stack.review_url}/human-loops/x")
     SigV4Auth(Credentials("testing", "testing"), "s3", "us-east-1").add_auth(req)

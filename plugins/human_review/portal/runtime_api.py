@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import base64
 import hmac
+import hashlib
 import json
 import re
 from datetime import datetime, timedelta, timezone
@@ -176,6 +177,15 @@ async def _verify_sigv4(request: Request, settings) -> None:
     if query:
         url += "?" + query.decode("latin-1")
     body = await request.body()
+    # botocore takes a signed x-amz-content-sha256 header as the payload hash without hashing the
+    # body; unless the header matches the body, a captured request could be replayed with any body.
+    claimed = headers.get("x-amz-content-sha256")
+    if claimed is not None and claimed != hashlib.sha256(body).hexdigest():
+        raise _sigv4_error(
+            "InvalidSignatureException",
+            "The request signature we calculated does not match the signature you provided: "
+            "x-amz-content-sha256 is not the SHA-256 of the body (unsigned payloads are not accepted).",
+        )
     aws_request = AWSRequest(method=request.method, url=url, headers=headers, data=body)
     aws_request.context["timestamp"] = amz_date
     auth = SigV4Auth(Credentials(settings.aws_access_key_id, settings.aws_secret_access_key), SIGNING_NAME, region)

@@ -12,7 +12,7 @@ from collections import Counter, defaultdict
 from statistics import median
 from typing import Any, Iterable
 
-from human_review.stages.run import DRY_RUN_STATUS, STATUSES
+from human_review.stages.run import DRY_RUN_STATUS, OVER_LIMIT_STATUS, STATUSES
 
 BUCKETS = tuple(range(0, 100, 10))  # model-confidence buckets [0,10) ... [90,100]
 
@@ -43,7 +43,7 @@ def counts(rows: list[dict[str, Any]]) -> dict[str, Any]:
                   and not (isinstance(r["agreement"], float) and math.isnan(r["agreement"]))]
     return {
         "images": len(rows),
-        "status_counts": {s: by_status.get(s, 0) for s in (*STATUSES, DRY_RUN_STATUS)
+        "status_counts": {s: by_status.get(s, 0) for s in (*STATUSES, DRY_RUN_STATUS, OVER_LIMIT_STATUS)
                           if by_status.get(s) or s in STATUSES},
         "predicted": predicted,
         "flagged": len(flagged_rows),

@@ -70,16 +70,21 @@ def discover(run: RunContext) -> list[dict[str, Any]]:
             checked.append((info, _check(info, src.extensions, src.max_bytes)))
         window = f"modified in [{start}, {end})" if use_interval else "whatever their LastModified"
         log.info("Listed %d objects under s3://%s/%s; %d are %s.", listed, src.bucket, prefix, len(checked), window)
+    overflow: list = []
     if len(checked) > max_items:
-        log.warning("Found %d images; taking the first %d (max_items). The rest wait for a later run.",
-                    len(checked), max_items)
-        checked = checked[:max_items]
+        log.warning("Found %d images; processing the first %d (max_items). The other %d are reported as "
+                    "not processed: trigger a run with their keys, or raise max_items.",
+                    len(checked), max_items, len(checked) - max_items)
+        checked, overflow = checked[:max_items], checked[max_items:]
     invalid = sum(1 for _, reason in checked if reason)
     if invalid:
         log.warning("%d of %d objects fail the cheap checks and will be reported as invalid.", invalid, len(checked))
 
     size = src.batch_size
     batches = [checked[i : i + size] for i in range(0, len(checked), size)] or [[]]
+    if overflow:  # one extra batch, whatever its size: nothing in it is read or inferred
+        skip = f"over max_items={max_items}: not processed in this run (trigger a run with this key, or raise max_items)"
+        batches.append([(info, None, skip) for info, _ in overflow])
     refs = []
     for n, batch in enumerate(batches):
         manifest = {
@@ -89,8 +94,8 @@ def discover(run: RunContext) -> list[dict[str, Any]]:
             "bucket": src.bucket,
             "items": [
                 {"key": i.key, "size": i.size, "last_modified": i.last_modified.isoformat() if i.last_modified else None,
-                 **({"invalid_reason": reason} if reason else {})}
-                for i, reason in batch
+                 **({"invalid_reason": reason} if reason else {}), **({"skipped_reason": rest[0]} if rest else {})}
+                for i, reason, *rest in batch
             ],
         }
         uri = storage.write_json(run.batch_uri(n, "manifest.json"), manifest, run.conn_id)

@@ -1,8 +1,8 @@
 """Infer: run the pipeline's model over one batch, with bounded concurrency and retries.
 
 One record per image: a prediction, or `invalid` / `inference_failed` with its reason. One bad
-image never fails the batch; only a batch where every image failed for the same infrastructure
-reason (say, storage unreachable) fails the task, so that Airflow retries it.
+image never fails the batch; only a batch none of whose images could be read at all (storage
+unreachable) fails the task, so that Airflow retries it.
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from human_review import storage
 from human_review.exceptions import InvalidImageError
 from human_review.images import decode
 from human_review.inference.base import ItemContext, load_backend
-from human_review.stages.run import RunContext
+from human_review.stages.run import OVER_LIMIT_STATUS, RunContext
 
 log = logging.getLogger(__name__)
 
@@ -41,7 +41,7 @@ def infer(run: RunContext, batch: dict[str, Any]) -> dict[str, Any]:
     items = manifest["items"]
     bucket = manifest["bucket"]
     model = run.config.model
-    todo = [i for i in items if "invalid_reason" not in i]
+    todo = [i for i in items if "invalid_reason" not in i and "skipped_reason" not in i]
     backend = load_backend(model.backend, model.options, **model.remote_settings(run.conn_id)) if todo else None
     # remote backends retry (only) what their service calls transient, under their token bucket
     predict_retries = 0 if backend is not None and backend.remote else model.retries
@@ -56,11 +56,19 @@ def infer(run: RunContext, batch: dict[str, Any]) -> dict[str, Any]:
         base = {"key": key, "size": item["size"], "last_modified": item.get("last_modified")}
         if "invalid_reason" in item:
             return {**base, "status": "invalid", "reason": item["invalid_reason"]}
+        if "skipped_reason" in item:
+            return {**base, "status": OVER_LIMIT_STATUS, "reason": item["skipped_reason"]}
         t0 = time.perf_counter()
         try:
-            data = _with_retries(
-                lambda: storage.path(f"s3://{bucket}/{key}", run.conn_id).read_bytes(), model.retries, f"read {key}"
-            )
+            try:
+                data = _with_retries(
+                    lambda: storage.path(f"s3://{bucket}/{key}", run.conn_id).read_bytes(), model.retries, f"read {key}"
+                )
+            except FileNotFoundError:
+                return {**base, "status": "invalid", "reason": f"object vanished from s3://{bucket}/ before inference"}
+            except Exception as e:  # storage trouble, not the image's fault: see the check after the batch
+                return {**base, "status": "inference_failed", "reason": f"could not read the image: {type(e).__name__}: {e}",
+                        "_read_failed": True}
             image = decode(key, data)
             ctx = ItemContext(
                 bucket=bucket, key=key, size=item["size"],
@@ -70,8 +78,6 @@ def infer(run: RunContext, batch: dict[str, Any]) -> dict[str, Any]:
             prediction = _with_retries(lambda: backend.predict_item(image, ctx), predict_retries, f"predict {key}")
         except InvalidImageError as e:
             return {**base, "status": "invalid", "reason": str(e)}
-        except FileNotFoundError:
-            return {**base, "status": "invalid", "reason": f"object vanished from s3://{bucket}/ before inference"}
         except Exception as e:
             log.exception("Inference failed for %s", key)
             return {**base, "status": "inference_failed", "reason": f"{type(e).__name__}: {e}"}
@@ -98,9 +104,11 @@ def infer(run: RunContext, batch: dict[str, Any]) -> dict[str, Any]:
     counts: dict[str, int] = {}
     for r in records:
         counts[r["status"]] = counts.get(r["status"], 0) + 1
-    failed = [r for r in records if r["status"] == "inference_failed"]
-    if todo and len(failed) == len(todo) and len({r["reason"] for r in failed}) == 1:
-        raise RuntimeError(f"every image in batch {batch['batch']} failed the same way: {failed[0]['reason']}")
+    # A model that fails on every image still gets its rows written; only storage that could not be
+    # read at all fails the task, so that Airflow retries it once storage is back.
+    unread = [r for r in records if r.pop("_read_failed", False)]
+    if todo and len(unread) == len(todo):
+        raise RuntimeError(f"could not read any image of batch {batch['batch']}: {unread[0]['reason']}")
     uri = storage.write_jsonl(run.batch_uri(batch["batch"], "predictions.jsonl"), records, run.conn_id)
     log.info("batch %d done in %.1fs: %s", batch["batch"], time.monotonic() - started, counts)
     return {"batch": batch["batch"], "predictions": uri, "counts": counts}

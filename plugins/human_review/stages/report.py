@@ -17,7 +17,7 @@ from typing import Any
 from human_review import storage
 from human_review.reports.consolidation import consolidate
 from human_review.reports.schema import COLUMNS
-from human_review.stages.run import DRY_RUN_STATUS, RunContext
+from human_review.stages.run import DRY_RUN_STATUS, OVER_LIMIT_STATUS, RunContext
 
 log = logging.getLogger(__name__)
 
@@ -25,7 +25,16 @@ __all__ = ["COLUMNS", "consolidate", "report"]
 
 
 def _loop_outcome(hook, summary: dict[str, Any] | None, conn_id: str) -> dict[str, Any]:
-    """Status, reason and answers of one loop, from its summary (and output.json when Completed)."""
+    """Status, reason and answers of one loop; one unreadable loop is one review_failed row."""
+    try:
+        return _read_loop_outcome(hook, summary, conn_id)
+    except Exception as e:
+        log.exception("Could not read the outcome of loop %s", (summary or {}).get("HumanLoopName"))
+        return {"status": "review_failed", "loop_status": (summary or {}).get("HumanLoopStatus"),
+                "reason": f"could not read the loop's outcome: {type(e).__name__}: {e}"}
+
+
+def _read_loop_outcome(hook, summary: dict[str, Any] | None, conn_id: str) -> dict[str, Any]:
     if summary is None:
         return {"status": "review_failed", "reason": "the loop was not found in ListHumanLoops"}
     status = summary["HumanLoopStatus"]
@@ -57,7 +66,7 @@ def report(run: RunContext, routed: list[dict[str, Any]], wait_result: dict[str,
     items: list[dict[str, Any]] = []
     for b in batches:
         items.extend(storage.read_json(b["routing"], run.conn_id)["items"])
-    loop_items = [i for i in items if i.get("loop_name") and not run.dry_run]
+    loop_items = [i for i in items if i.get("loop_name") and not run.dry_run and "start_error" not in i]
 
     outcomes: dict[str, dict[str, Any]] = {}
     if loop_items:
@@ -99,7 +108,7 @@ def report(run: RunContext, routed: list[dict[str, Any]], wait_result: dict[str,
             "model_output": json.dumps(item["prediction"], sort_keys=True) if item.get("prediction") else None,
         }
         answers: list[dict[str, Any]] = []
-        if item["status"] in ("invalid", "inference_failed"):
+        if item["status"] in ("invalid", "inference_failed", OVER_LIMIT_STATUS):
             row.update(status=item["status"], reason=item.get("reason"))
         else:
             from human_review.inference.base import backend_class
@@ -110,7 +119,10 @@ def report(run: RunContext, routed: list[dict[str, Any]], wait_result: dict[str,
             elif run.dry_run:
                 row.update(status=DRY_RUN_STATUS, reason="; ".join(item.get("reasons") or []), loop_name=item["loop_name"])
             else:
-                outcome = outcomes.get(item["loop_name"], {"status": "review_failed", "reason": "no loop recorded"})
+                if "start_error" in item:
+                    outcome = {"status": "review_failed", "reason": f"the loop could not start: {item['start_error']}"}
+                else:
+                    outcome = outcomes.get(item["loop_name"], {"status": "review_failed", "reason": "no loop recorded"})
                 answers = outcome.get("answers") or []
                 row.update(
                     status=outcome["status"],

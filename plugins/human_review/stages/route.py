@@ -19,6 +19,24 @@ from human_review.stages.run import RunContext
 log = logging.getLogger(__name__)
 
 
+# Errors worth retrying the whole task for (after botocore's own retries); any other error of one
+# StartHumanLoop is recorded on its image and reported as review_failed.
+RETRY_TASK_ERRORS = frozenset({"ThrottlingException", "InternalServerException", "ServiceUnavailable",
+                               "EndpointConnectionError", "ConnectTimeoutError", "ReadTimeoutError",
+                               "ConnectionClosedError"})
+
+
+def _error_code(e: Exception) -> str:
+    code = getattr(e, "response", {}).get("Error", {}).get("Code") if hasattr(e, "response") else None
+    if code:
+        return code
+    if type(e).__name__ in RETRY_TASK_ERRORS:
+        return type(e).__name__
+    # the project's mapped A2I errors carry the code at the front of their message
+    head = str(e).split(":", 1)[0]
+    return head if head.endswith("Exception") else ""
+
+
 def task_input(run: RunContext, record: dict[str, Any], reasons: list[str]) -> dict[str, Any]:
     """The loop's InputContent: the image, why it was flagged, and what the worker template pre-fills."""
     backend = backend_class(run.config.model.backend)
@@ -97,8 +115,17 @@ def route(run: RunContext, batch: dict[str, Any]) -> dict[str, Any]:
         if to_record:
             log.info("batch %d: recorded %d loops started by Rekognition (AWS-managed).", batch["batch"], len(to_record))
 
-        def start(item: dict[str, Any]) -> bool:
-            desc, new = hook.ensure_started(item["loop_name"], arn, task_input(run, item, item["reasons"]))
+        def start(item: dict[str, Any]) -> bool | None:
+            try:
+                desc, new = hook.ensure_started(item["loop_name"], arn, task_input(run, item, item["reasons"]))
+            except Exception as e:
+                code = _error_code(e)
+                if code in RETRY_TASK_ERRORS or not code:  # the service is struggling: retry the task
+                    raise
+                # this loop cannot start (quota, oversized input, ...): the report says why
+                item["start_error"] = f"{code}: {getattr(e, 'response', {}).get('Error', {}).get('Message') or e}"
+                log.error("batch %d: could not start the loop for %s: %s", batch["batch"], item["key"], item["start_error"])
+                return None
             created = desc.get("CreationTime")
             item["loop_arn"] = desc.get("HumanLoopArn")
             item["loop_created"] = created.isoformat() if isinstance(created, dt.datetime) else created
@@ -106,9 +133,11 @@ def route(run: RunContext, batch: dict[str, Any]) -> dict[str, Any]:
 
         with ThreadPoolExecutor(max_workers=review.start_concurrency, thread_name_prefix="start-loop") as pool:
             for new in pool.map(start, to_start):
-                started += new
-                existing += not new
-        log.info("batch %d: started %d loops, %d already existed (retry or rerun).", batch["batch"], started, existing)
+                started += new is True
+                existing += new is False
+        failed = sum(1 for i in to_start if "start_error" in i)
+        log.info("batch %d: started %d loops, %d already existed (retry or rerun), %d could not start.",
+                 batch["batch"], started, existing, failed)
 
     flagged = sum(1 for i in items if i.get("flagged"))
     log.info("batch %d: %d predictions, %d flagged%s.", batch["batch"], len(records), flagged,
@@ -122,7 +151,7 @@ def route(run: RunContext, batch: dict[str, Any]) -> dict[str, Any]:
     return {
         "batch": batch["batch"],
         "routing": uri,
-        "loops": len(to_start) + len(to_record),
+        "loops": sum(1 for i in to_start if "start_error" not in i) + len(to_record),
         "started": started,
         "loop_prefix": run.loop_prefix,
         "earliest_loop": min(created) if created else None,

@@ -11,6 +11,8 @@ from human_review.config import PipelineConfig
 
 STATUSES = ("auto_accepted", "reviewed", "review_failed", "review_expired", "invalid", "inference_failed")
 DRY_RUN_STATUS = "review_skipped_dry_run"
+# listed in the run's data interval but over max_items: reported, with a reason, instead of lost
+OVER_LIMIT_STATUS = "not_processed_max_items"
 
 
 @dataclass(frozen=True)
