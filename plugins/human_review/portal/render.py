@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import re
 from typing import Any, Callable
+from urllib.parse import urlsplit
 
 from liquid import Environment, FalsyStrictUndefined, Markup
 from liquid.exceptions import LiquidError
@@ -69,15 +70,31 @@ def render_template(
         raise TemplateRenderError(f"cannot render the worker template: {e}") from e
 
 
-def strip_external_scripts(html: str, local_src: str) -> str:
-    """Replace the crowd-html-elements <script> (and any other external script) by the local one, once."""
+def _origin(src: str) -> str:
+    parts = urlsplit(src)
+    return f"{parts.scheme}://{parts.netloc}"
+
+
+def strip_external_scripts(html: str, local_src: str, allowed_origins: tuple[str, ...] = ()) -> tuple[str, list[str]]:
+    """Serve crowd-html-elements locally and drop other external scripts, unless their origin is allowed.
+
+    Returns the page and the sources it dropped, so that the reviewer can be told (a template that
+    needs, say, lodash from a CDN would otherwise fail silently)."""
     seen = False
+    dropped: list[str] = []
+    allowed = {o.rstrip("/") for o in allowed_origins}
 
     def sub(m: re.Match[str]) -> str:
         nonlocal seen
-        if "crowd-html-elements" in m.group(0) and not seen:
+        src = re.search(r"https?://[^\"'\s>]*", m.group(0)).group(0)
+        if "crowd-html-elements" in src:
+            if seen:
+                return ""
             seen = True
             return f'<script defer src="{local_src}"></script>'
+        if _origin(src) in allowed:
+            return m.group(0)
+        dropped.append(src)
         return "<!-- external script removed by the local review service -->"
 
-    return _CROWD_SCRIPT.sub(sub, html)
+    return _CROWD_SCRIPT.sub(sub, html), dropped

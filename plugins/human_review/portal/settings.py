@@ -45,6 +45,10 @@ class PortalSettings:
     # Standalone portal only: accept the X-Worker-Id header as identity (scripts, simulated reviewers).
     # The Airflow plugin ignores it and uses Airflow's auth manager.
     allow_worker_id_header: bool = True
+    # Origins (e.g. https://cdnjs.cloudflare.com) whose <script src> a worker template may load:
+    # for teams whose reviewers have network access. Other external scripts are removed, and the
+    # task page says so. Empty by default: the service works offline.
+    script_origins: tuple[str, ...] = ()
     # Injectable clock (aware UTC datetimes) so tests can move time forward; None = real time.
     clock: Callable[[], datetime] | None = None
 
@@ -73,6 +77,9 @@ class PortalSettings:
             kwargs["api_requests_per_second"] = float(env["HUMAN_REVIEW_PORTAL_RPS"])
         if env.get("HUMAN_REVIEW_PORTAL_MAX_IN_FLIGHT"):
             kwargs["max_in_flight_loops"] = int(env["HUMAN_REVIEW_PORTAL_MAX_IN_FLIGHT"])
+        if env.get("HUMAN_REVIEW_PORTAL_SCRIPT_ORIGINS"):
+            kwargs["script_origins"] = tuple(
+                o.strip() for o in env["HUMAN_REVIEW_PORTAL_SCRIPT_ORIGINS"].split(",") if o.strip())
         if env.get("HUMAN_REVIEW_PORTAL_VERIFY_SIGNATURES", "").lower() in ("0", "false", "no"):
             kwargs["verify_signatures"] = False
         return cls(**kwargs)

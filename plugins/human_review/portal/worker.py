@@ -124,10 +124,12 @@ def _json_error(status: int, message: str) -> JSONResponse:
 _STORE_STATUS = {"not_found": 404, "conflict": 409, "forbidden": 403, "invalid": 400}
 
 
-def _page(title: str, body: str, status: int = 200, *, scripts: str = "", nav: str = "") -> HTMLResponse:
+def _page(title: str, body: str, status: int = 200, *, scripts: str = "", nav: str = "",
+          script_origins: tuple[str, ...] = ()) -> HTMLResponse:
     layout = Template((PAGES / "layout.html").read_text(encoding="utf-8"))
     text = layout.substitute(title=html.escape(title), body=body, scripts=scripts, nav=nav)
-    return HTMLResponse(text, status_code=status, headers={"Content-Security-Policy": CSP, "Cache-Control": "no-store"})
+    csp = CSP.replace("script-src 'self'", " ".join(["script-src 'self'", *script_origins])) if script_origins else CSP
+    return HTMLResponse(text, status_code=status, headers={"Content-Security-Policy": csp, "Cache-Control": "no-store"})
 
 
 def _claim_payload(request: Request, task, loop) -> dict[str, Any]:
@@ -250,7 +252,13 @@ def task_page(task_id: str, request: Request):
         )
     except (OSError, TemplateRenderError) as e:
         return _page("Human review: task", f'<p class="notice">{html.escape(str(e))}</p>', status=500)
-    rendered = strip_external_scripts(rendered, "../static/crowd-html-elements.js")
+    origins = tuple(service.settings.script_origins)
+    rendered, dropped = strip_external_scripts(rendered, "../static/crowd-html-elements.js", origins)
+    if dropped:
+        listed = ", ".join(html.escape(d) for d in dropped)
+        rendered = (f'<p class="notice">This template loads scripts the local review service '
+                    f'does not fetch ({listed}), so parts of it may not work. An administrator can allow their '
+                    f'origins with HUMAN_REVIEW_PORTAL_SCRIPT_ORIGINS.</p>' + rendered)
     deadline = task.claim_expires_at.strftime("%H:%M:%S UTC") if task.claim_expires_at else ""
     body = f"""
 <section class="task-head card">
@@ -268,7 +276,7 @@ def task_page(task_id: str, request: Request):
 </main>"""
     scripts = '<script defer src="../static/crowd-html-elements.js"></script>' if "crowd-html-elements.js" not in rendered else ""
     nav = f'Signed in as <strong>{html.escape(worker)}</strong> · <a href="../">Queues</a>'
-    return _page(f"{flow.title}: {loop.name}", body, scripts=scripts, nav=nav)
+    return _page(f"{flow.title}: {loop.name}", body, scripts=scripts, nav=nav, script_origins=origins)
 
 
 @router.post("/tasks/{task_id}/release")
