@@ -131,3 +131,27 @@ def test_images_over_max_items_are_reported_not_lost(stack):
     assert skipped["reason"].str.contains("over max_items=1").all()
     assert result["status_counts"]["not_processed_max_items"] == 2
     assert sum(result["status_counts"].values()) == 3
+
+
+def test_rerunning_an_older_run_keeps_latest_on_the_newest(stack):
+    from human_review import storage
+    from human_review.stages.discover import discover
+    from human_review.stages.infer import infer
+    from human_review.stages.report import report
+    from human_review.stages.route import route
+
+    keys = seed(stack, "fault-latest", ["coffee.png"])
+
+    def run_report(run_key: str, days_ago: int) -> None:
+        run = run_context(run_key, keys=keys, dry_run=True)
+        end = run.data_interval_end - dt.timedelta(days=days_ago)
+        run = RunContext(config=run.config, run_key=run_key, data_interval_start=end - dt.timedelta(days=1),
+                         data_interval_end=end, params=run.params)
+        report(run, [route(run, infer(run, b)) for b in discover(run)])
+
+    latest = f"{run_context('x').config.report.prefix}/object-detection/latest.json"
+    run_report("latest-newer", days_ago=0)
+    run_report("latest-older", days_ago=7)  # last week's run, cleared and re-run today
+    assert storage.read_json(latest, "aws_default")["run_key"] == "latest-newer"
+    run_report("latest-newer", days_ago=0)  # re-running the newest keeps it newest
+    assert storage.read_json(latest, "aws_default")["run_key"] == "latest-newer"

@@ -58,6 +58,22 @@ def _read_loop_outcome(hook, summary: dict[str, Any] | None, conn_id: str) -> di
     return {"status": "review_expired", "loop_status": status, "reason": "loop still open when the report ran"}
 
 
+def _point_latest_here(run: RunContext, files: dict[str, str], generated_at: str) -> None:
+    """Point `<pipeline>/latest.json` at this run, unless it points at a later one already: re-running
+    last week's run must not make last week "latest". Runs compare by the end of their data interval."""
+    uri = storage.join(run.config.report.prefix, run.config.pipeline, "latest.json")
+    as_of = (run.data_interval_end or dt.datetime.now(dt.timezone.utc)).isoformat()
+    try:
+        current = storage.read_json(uri, run.conn_id)
+    except (FileNotFoundError, ValueError):
+        current = {}
+    if current.get("as_of") and current["as_of"] > as_of and current.get("run_key") != run.run_key:
+        log.info("latest.json stays on run %s (later than this one).", current.get("run_key"))
+        return
+    storage.write_json(uri, {"run_key": run.run_key, "summary": files["summary"], "html": files["html"],
+                             "generated_at": generated_at, "as_of": as_of}, run.conn_id)
+
+
 def report(run: RunContext, routed: list[dict[str, Any]], wait_result: dict[str, Any] | None = None) -> dict[str, Any]:
     from human_review.reports import build, trend
 
@@ -155,11 +171,6 @@ def report(run: RunContext, routed: list[dict[str, Any]], wait_result: dict[str,
                             cfg.gallery_max_images)
     storage.write_bytes(files["html"], html, run.conn_id)
     storage.write_json(files["summary"], summary, run.conn_id)
-    storage.write_json(
-        storage.join(cfg.prefix, run.config.pipeline, "latest.json"),
-        {"run_key": run.run_key, "summary": files["summary"], "html": files["html"],
-         "generated_at": summary["generated_at"]},
-        run.conn_id,
-    )
+    _point_latest_here(run, files, summary["generated_at"])
     log.info("Report for %d images: %s -> %s", len(rows), summary["status_counts"], run.report_uri)
     return summary
