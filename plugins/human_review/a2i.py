@@ -11,6 +11,16 @@ DEFAULT_CLIENT_CONFIG: dict[str, Any] = {"retries": {"mode": "standard", "max_at
 STOP_RACE_ERRORS = frozenset({"ValidationException", "ResourceNotFoundException"})
 
 
+# where a Rekognition moderation task puts its answer in answerContent (AWS's docs use both spellings)
+MODERATION_ANSWER_KEY = "AWS/Rekognition/DetectModerationLabels/Image/V3"
+MODERATION_ANSWER_KEYS = (MODERATION_ANSWER_KEY, MODERATION_ANSWER_KEY.lower())
+
+
+def finished(counts: dict[str, int]) -> int:
+    """How many of the counted loops are Completed, Failed or Stopped."""
+    return sum(n for status, n in counts.items() if status in TERMINAL_STATUSES)
+
+
 def count_statuses(summaries: Iterable[dict[str, Any]]) -> dict[str, int]:
     counts: dict[str, int] = {}
     for s in summaries:

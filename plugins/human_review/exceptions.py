@@ -27,12 +27,10 @@ class InvalidImageError(HumanReviewError):
     """An object is not an image the model can read; becomes an `invalid` report row."""
 
 
-class InferenceError(HumanReviewError):
-    """The model failed on one image after its retries; becomes an `inference_failed` row."""
-
-
 class HumanLoopError(HumanReviewError):
     """A human-loop call failed in a way a retry will not fix."""
+
+    code = ""  # the A2I error code it was mapped from
 
 
 class HumanLoopConflictError(HumanLoopError):
@@ -49,11 +47,27 @@ _A2I_ERRORS: dict[str, type[HumanLoopError]] = {
 }
 
 
+def error_code(exc: BaseException) -> str:
+    """The AWS error code of a botocore ClientError or of a mapped HumanLoopError; else the class name
+    (EndpointConnectionError, ReadTimeoutError, ...)."""
+    response = getattr(exc, "response", None)
+    if isinstance(response, dict):
+        return str(response.get("Error", {}).get("Code", "")) or type(exc).__name__
+    return getattr(exc, "code", "") or type(exc).__name__
+
+
+def is_service_error(exc: BaseException) -> bool:
+    """Whether the service answered with an error (as opposed to a bug or a connection failure)."""
+    return isinstance(getattr(exc, "response", None), dict) or isinstance(exc, HumanLoopError)
+
+
 def from_client_error(err: Exception) -> Exception:
     """Map a botocore ClientError from the A2I runtime to the most specific public exception."""
-    code = getattr(err, "response", {}).get("Error", {}).get("Code", "")
+    code = error_code(err)
     cls = _A2I_ERRORS.get(code)
     if cls is None:
         return err
     message = err.response.get("Error", {}).get("Message", str(err))  # type: ignore[attr-defined]
-    return cls(f"{code}: {message}")
+    mapped = cls(f"{code}: {message}")
+    mapped.code = code
+    return mapped

@@ -14,9 +14,8 @@ from botocore.config import Config
 from botocore.exceptions import ClientError
 
 from airflow.providers.amazon.aws.hooks.base_aws import AwsBaseHook
-from human_review.exceptions import HumanLoopConflictError, from_client_error
-
-from human_review.a2i import DEFAULT_CLIENT_CONFIG, TERMINAL_STATUSES, count_statuses  # noqa: F401 (re-exported)
+from human_review.a2i import DEFAULT_CLIENT_CONFIG
+from human_review.exceptions import HumanLoopConflictError, error_code, from_client_error
 
 
 class HumanLoopHook(AwsBaseHook):
@@ -32,7 +31,7 @@ class HumanLoopHook(AwsBaseHook):
         try:
             return self.conn.describe_human_loop(HumanLoopName=name)
         except ClientError as e:
-            if e.response.get("Error", {}).get("Code") == "ResourceNotFoundException":
+            if error_code(e) == "ResourceNotFoundException":
                 return None
             raise from_client_error(e) from e
 
@@ -82,3 +81,12 @@ class HumanLoopHook(AwsBaseHook):
             self.conn.stop_human_loop(HumanLoopName=name)
         except ClientError as e:
             raise from_client_error(e) from e
+
+
+def human_loop_hook(
+    aws_conn_id: str | None, region_name: str | None = None, verify: bool | str | None = None,
+    botocore_config: dict[str, Any] | None = None,
+) -> HumanLoopHook:
+    """A hook from the plain settings a sensor stores and a trigger serialises."""
+    return HumanLoopHook(aws_conn_id=aws_conn_id, region_name=region_name, verify=verify,
+                         config=Config(**(botocore_config if botocore_config is not None else DEFAULT_CLIENT_CONFIG)))

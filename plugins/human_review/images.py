@@ -17,8 +17,6 @@ _SIGNATURES: tuple[tuple[bytes, str], ...] = (
     (b"II*\x00", "TIFF"),
     (b"MM\x00*", "TIFF"),
 )
-EXTENSION_FORMATS = {".jpg": "JPEG", ".jpeg": "JPEG", ".png": "PNG", ".gif": "GIF", ".bmp": "BMP",
-                     ".tif": "TIFF", ".tiff": "TIFF", ".webp": "WEBP"}
 MAX_PIXELS = 80_000_000  # refuse decompression bombs before decoding
 
 

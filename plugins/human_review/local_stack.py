@@ -27,6 +27,16 @@ ACCESS_KEY = "testing"
 SECRET_KEY = "testing"
 
 
+def aws_connection(region: str, endpoints: dict[str, str]) -> dict:
+    """The Airflow AWS connection that sends each service (`s3`, `sagemaker-a2i-runtime`, ...) to its
+    local endpoint: the only difference between the local parts and AWS."""
+    return {
+        "conn_type": "aws", "login": ACCESS_KEY, "password": SECRET_KEY,
+        "extra": {"region_name": region,
+                  "service_config": {service: {"endpoint_url": url} for service, url in endpoints.items()}},
+    }
+
+
 @dataclass
 class LocalStack:
     s3_endpoint_url: str
@@ -36,18 +46,15 @@ class LocalStack:
     settings: PortalSettings
     review_server: RunningServer = field(repr=False)
 
+    def connection(self) -> dict:
+        return aws_connection(self.region, {"s3": self.s3_endpoint_url, "sagemaker-a2i-runtime": self.review_url})
+
     @property
     def aws_conn_extra(self) -> dict:
-        return {
-            "region_name": self.region,
-            "service_config": {
-                "s3": {"endpoint_url": self.s3_endpoint_url},
-                "sagemaker-a2i-runtime": {"endpoint_url": self.review_url},
-            },
-        }
+        return self.connection()["extra"]
 
     def airflow_conn_json(self) -> str:
-        return json.dumps({"conn_type": "aws", "login": ACCESS_KEY, "password": SECRET_KEY, "extra": self.aws_conn_extra})
+        return json.dumps(self.connection())
 
     @property
     def env(self) -> dict[str, str]:

@@ -15,7 +15,8 @@ from typing import Any, Sequence
 from airflow.sdk import BaseSensorOperator, conf
 from airflow.sdk.exceptions import AirflowSensorTimeout
 
-from human_review.a2i import DEFAULT_CLIENT_CONFIG, STOP_RACE_ERRORS, TERMINAL_STATUSES, count_statuses
+from human_review.a2i import DEFAULT_CLIENT_CONFIG, STOP_RACE_ERRORS, count_statuses, finished
+from human_review.exceptions import error_code
 
 
 class WaitForHumanLoopsSensor(BaseSensorOperator):
@@ -70,14 +71,9 @@ class WaitForHumanLoopsSensor(BaseSensorOperator):
         return expected, prefix, created_after, dry_run
 
     def _hook(self):
-        from botocore.config import Config
+        from human_review.hooks import human_loop_hook  # boto3: imported when the task runs, not at parse
 
-        from human_review.hooks import HumanLoopHook  # boto3: imported when the task runs, not at parse
-
-        return HumanLoopHook(
-            aws_conn_id=self.aws_conn_id, region_name=self.region_name, verify=self.verify,
-            config=Config(**self.botocore_config),
-        )
+        return human_loop_hook(self.aws_conn_id, self.region_name, self.verify, self.botocore_config)
 
     def _counts(self, prefix: str, created_after: str | None) -> dict[str, int]:
         after = dt.datetime.fromisoformat(created_after) if created_after else None
@@ -91,12 +87,14 @@ class WaitForHumanLoopsSensor(BaseSensorOperator):
             return first.timestamp() + self.wait_timeout
         return time.time() + self.wait_timeout
 
+    def _progress(self, expected: int, prefix: str, created_after: str | None) -> tuple[dict[str, int], bool]:
+        counts = self._counts(prefix, created_after)
+        self.log.info("%d of %d human loops finished: %s", finished(counts), expected, counts)
+        return counts, finished(counts) >= expected
+
     def poke(self, context: Any) -> bool:
         expected, prefix, created_after, _ = self._plan()
-        counts = self._counts(prefix, created_after)
-        done = sum(v for k, v in counts.items() if k in TERMINAL_STATUSES)
-        self.log.info("%d of %d human loops finished: %s", done, expected, counts)
-        return done >= expected
+        return self._progress(expected, prefix, created_after)[1]
 
     def execute(self, context: Any) -> dict[str, Any]:
         expected, prefix, created_after, dry_run = self._plan()
@@ -106,10 +104,8 @@ class WaitForHumanLoopsSensor(BaseSensorOperator):
         if not self.deferrable:
             super().execute(context)
             return {"status": "done", "counts": self._counts(prefix, created_after), "expected": expected}
-        counts = self._counts(prefix, created_after)
-        done = sum(v for k, v in counts.items() if k in TERMINAL_STATUSES)
-        self.log.info("%d of %d human loops finished: %s", done, expected, counts)
-        if done >= expected:
+        counts, done = self._progress(expected, prefix, created_after)
+        if done:
             return {"status": "done", "counts": counts, "expected": expected}
         from human_review.triggers import HumanLoopsTrigger
 
@@ -149,8 +145,8 @@ class WaitForHumanLoopsSensor(BaseSensorOperator):
                     hook.stop(summary["HumanLoopName"])
                     stopped += 1
                 except Exception as e:  # finished or vanished since the listing: nothing to stop
-                    code = getattr(e, "response", {}).get("Error", {}).get("Code") or type(e).__name__
-                    if code not in STOP_RACE_ERRORS and type(e).__name__ != "HumanLoopNotFoundError":
+                    code = error_code(e)
+                    if code not in STOP_RACE_ERRORS:
                         raise
                     self.log.info("Loop %s ended before it could be stopped (%s).", summary["HumanLoopName"], code)
         self.log.warning("Wait timed out after %gs: stopped %d open loops; they are reported as review_expired.",

@@ -23,10 +23,11 @@ from typing import Any
 
 import httpx
 
+from human_review.a2i import MODERATION_ANSWER_KEY as MODERATION_KEY
+
 log = logging.getLogger(__name__)
 
 POLICIES = ("agree", "correct", "mixed")
-MODERATION_KEY = "AWS/Rekognition/DetectModerationLabels/Image/V3"
 DEFAULT_BOX_NAME = "annotatedResult"
 _BOX_NAME = re.compile(r"<crowd-bounding-box\b[^>]*?\bname\s*=\s*[\"']([^\"']+)[\"']", re.IGNORECASE | re.DOTALL)
 

@@ -15,7 +15,8 @@ from typing import Any, AsyncIterator
 
 from airflow.triggers.base import BaseTrigger, TriggerEvent
 
-TERMINAL = ("Completed", "Failed", "Stopped")
+from human_review.a2i import count_statuses, finished
+
 
 
 class HumanLoopsTrigger(BaseTrigger):
@@ -63,25 +64,18 @@ class HumanLoopsTrigger(BaseTrigger):
         )
 
     def _hook(self):
-        from human_review.hooks import HumanLoopHook
+        from human_review.hooks import human_loop_hook
 
-        return HumanLoopHook(
-            aws_conn_id=self.aws_conn_id,
-            region_name=self.region_name,
-            verify=self.verify,
-            config=_botocore_config(self.botocore_config),
-        )
+        return human_loop_hook(self.aws_conn_id, self.region_name, self.verify, self.botocore_config)
 
     async def count(self, client: Any) -> dict[str, int]:
         kwargs: dict[str, Any] = {"FlowDefinitionArn": self.flow_definition_arn, "SortOrder": "Ascending"}
         if self.created_after:
             kwargs["CreationTimeAfter"] = dt.datetime.fromisoformat(self.created_after)
-        counts: dict[str, int] = {}
+        ours = []
         async for page in client.get_paginator("list_human_loops").paginate(**kwargs):
-            for s in page.get("HumanLoopSummaries", []):
-                if s["HumanLoopName"].startswith(self.name_prefix):
-                    counts[s["HumanLoopStatus"]] = counts.get(s["HumanLoopStatus"], 0) + 1
-        return counts
+            ours += [s for s in page.get("HumanLoopSummaries", []) if s["HumanLoopName"].startswith(self.name_prefix)]
+        return count_statuses(ours)
 
     async def run(self) -> AsyncIterator[TriggerEvent]:
         hook = self._hook()
@@ -93,7 +87,7 @@ class HumanLoopsTrigger(BaseTrigger):
                 self.log.warning("ListHumanLoops failed, will retry: %s", e)
                 counts = None
             if counts is not None:
-                done = sum(counts.get(s, 0) for s in TERMINAL)
+                done = finished(counts)
                 self.log.info("%d of %d loops finished %s", done, self.expected, counts)
                 if done >= self.expected:
                     yield TriggerEvent({"status": "done", "counts": counts})
@@ -102,11 +96,3 @@ class HumanLoopsTrigger(BaseTrigger):
                 yield TriggerEvent({"status": "timeout", "counts": counts or {}})
                 return
             await asyncio.sleep(min(self.poll_interval, max(0.0, self.deadline - time.time()) + 0.01))
-
-
-def _botocore_config(cfg: dict[str, Any] | None):
-    from botocore.config import Config
-
-    from human_review.a2i import DEFAULT_CLIENT_CONFIG
-
-    return Config(**(cfg if cfg is not None else DEFAULT_CLIENT_CONFIG))

@@ -25,8 +25,8 @@ import httpx
 
 from human_review.config import PROJECT_ROOT
 from human_review.local_airflow import local_airflow_env
+from human_review.local_stack import ACCESS_KEY, SECRET_KEY, aws_connection
 
-ACCESS_KEY = SECRET_KEY = "testing"
 BUCKET = "human-review-demo"
 USERS = "admin:admin,reviewer:viewer"
 
@@ -178,11 +178,7 @@ def run_up(*, port: int = 8080, home: Path | None = None, check: bool = False, s
         say(f"local S3 (moto)   {s3_url}   {len(keys)} sample files in s3://{BUCKET}/{prefix}")
 
         base = f"http://127.0.0.1:{port}"
-        conn = {
-            "conn_type": "aws", "login": ACCESS_KEY, "password": SECRET_KEY,
-            "extra": {"region_name": "us-east-1", "service_config": {
-                "s3": {"endpoint_url": s3_url}, "sagemaker-a2i-runtime": {"endpoint_url": f"{base}/review"}}},
-        }
+        conn = aws_connection("us-east-1", {"s3": s3_url, "sagemaker-a2i-runtime": f"{base}/review"})
         env = dict(os.environ)
         env.update(local_airflow_env(home))
         env.update({

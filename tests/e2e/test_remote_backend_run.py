@@ -33,17 +33,16 @@ def pipelines(tmp_path_factory, project_root):
 @pytest.fixture(scope="module")
 def stack(tmp_path_factory, airflow_db, pipelines):
     import human_review.config as config
-    from human_review.local_stack import local_stack
+    from human_review.local_stack import aws_connection, local_stack
 
     saved, saved_dir = dict(os.environ), config.PIPELINES_DIR
     os.environ.update({"HUMAN_REVIEW_BUCKET": BUCKET, "HUMAN_REVIEW_POLL_SECONDS": "0.5"})
     config.PIPELINES_DIR = pipelines
     with local_stack(tmp_path_factory.mktemp("services"), bucket=BUCKET, pipelines_dir=pipelines) as s:
-        extra = s.aws_conn_extra
-        extra["service_config"]["sagemaker-runtime"] = {"endpoint_url": s.s3_endpoint_url}  # moto serves both
         os.environ.update(s.env)
-        os.environ["AIRFLOW_CONN_AWS_DEFAULT"] = json.dumps(
-            {"conn_type": "aws", "login": "testing", "password": "testing", "extra": extra})
+        # moto serves the SageMaker runtime as well as S3
+        os.environ["AIRFLOW_CONN_AWS_DEFAULT"] = json.dumps(aws_connection(s.region, {
+            "s3": s.s3_endpoint_url, "sagemaker-runtime": s.s3_endpoint_url, "sagemaker-a2i-runtime": s.review_url}))
         yield s
     config.PIPELINES_DIR = saved_dir
     os.environ.clear()

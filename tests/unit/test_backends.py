@@ -19,7 +19,8 @@ from human_review.images import decode
 from human_review.inference.base import ItemContext, backend_class
 from human_review.inference.parsers import get_path, parse_json_layout, parse_sagemaker_ssd
 from human_review.inference.rekognition import RekognitionModerationBackend
-from human_review.inference.throttle import TokenBucket, call_with_retries
+from human_review.inference.throttle import call_with_retries
+from human_review.token_bucket import TokenBucket
 
 FLOW = "arn:aws:sagemaker:us-east-1:000000000000:flow-definition/content-moderation"
 

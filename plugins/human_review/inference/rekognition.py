@@ -32,7 +32,7 @@ from human_review.images import DecodedImage
 from human_review.inference.base import ItemContext
 from human_review.inference.local import MODERATION_CATEGORIES
 from human_review.inference.remote import RemoteBackend
-from human_review.inference.throttle import error_code
+from human_review.exceptions import error_code
 
 MAX_S3_BYTES = 15 * 1024 * 1024
 MAX_INLINE_BYTES = 5 * 1024 * 1024

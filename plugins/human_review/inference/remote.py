@@ -12,7 +12,8 @@ import threading
 from typing import Any, Callable, ClassVar, TypeVar
 
 from human_review.inference.base import ModelBackend
-from human_review.inference.throttle import TokenBucket, call_with_retries
+from human_review.inference.throttle import call_with_retries
+from human_review.token_bucket import TokenBucket
 
 T = TypeVar("T")
 

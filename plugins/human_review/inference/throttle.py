@@ -14,18 +14,11 @@ import random
 import time
 from typing import Callable, Iterable, TypeVar
 
+from human_review.exceptions import error_code
 from human_review.token_bucket import TokenBucket
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
-
-
-def error_code(exc: BaseException) -> str:
-    """The AWS error code of a botocore ClientError (or the class name of anything else)."""
-    response = getattr(exc, "response", None)
-    if isinstance(response, dict):
-        return str(response.get("Error", {}).get("Code", "")) or type(exc).__name__
-    return type(exc).__name__
 
 
 def backoff_delay(attempt: int, base: float = 0.2, cap: float = 10.0) -> float:
@@ -36,28 +29,32 @@ def backoff_delay(attempt: int, base: float = 0.2, cap: float = 10.0) -> float:
 def call_with_retries(
     fn: Callable[[], T],
     *,
-    retryable: Iterable[str],
+    retryable: Iterable[str] | Callable[[Exception], bool],
     attempts: int,
     bucket: TokenBucket | None = None,
     what: str = "call",
     base_delay: float = 0.2,
     sleep: Callable[[float], None] = time.sleep,
 ) -> T:
-    """Call `fn` (taking a token first each time); retry errors whose code is in `retryable`.
+    """Call `fn` (taking a token first each time); retry errors whose code is in `retryable` (or for
+    which `retryable(error)` is true).
 
     `attempts` is the number of retries after the first try. Other errors propagate at once.
     """
-    codes = frozenset(retryable)
+    if callable(retryable):
+        should_retry = retryable
+    else:
+        codes = frozenset(retryable)
+        should_retry = lambda e: error_code(e) in codes  # noqa: E731
     for attempt in range(attempts + 1):
         if bucket is not None:
             bucket.acquire()
         try:
             return fn()
         except Exception as e:
-            code = error_code(e)
-            if code not in codes or attempt == attempts:
+            if not should_retry(e) or attempt == attempts:
                 raise
             delay = backoff_delay(attempt, base_delay)
-            log.warning("%s: %s; retry %d/%d in %.2fs", what, code, attempt + 1, attempts, delay)
+            log.warning("%s: %s; retry %d/%d in %.2fs", what, error_code(e), attempt + 1, attempts, delay)
             sleep(delay)
     raise AssertionError("unreachable")

@@ -25,6 +25,7 @@ from urllib.parse import parse_qs, quote
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response, StreamingResponse
 
+from human_review.exceptions import error_code
 from human_review.portal.render import TemplateRenderError, render_template, strip_external_scripts
 from human_review.portal.store import StoreError
 
@@ -310,9 +311,9 @@ def image_proxy(token: str, request: Request):
     try:
         obj = service.s3_client().get_object(Bucket=data["b"], Key=data["k"])
     except Exception as e:  # botocore ClientError, connection errors
-        code = getattr(e, "response", {}).get("Error", {}).get("Code", "")
+        code = error_code(e)
         status = 404 if code in ("NoSuchKey", "NoSuchBucket", "404") else 502
-        return _json_error(status, f"Cannot read s3://{data['b']}/{data['k']}: {code or type(e).__name__}")
+        return _json_error(status, f"Cannot read s3://{data['b']}/{data['k']}: {code}")
     return StreamingResponse(
         obj["Body"].iter_chunks(64 * 1024),
         media_type=obj.get("ContentType") or "application/octet-stream",

@@ -15,10 +15,7 @@ from collections import Counter
 from statistics import mean
 from typing import Any
 
-MODERATION_ANSWER_KEYS = (
-    "AWS/Rekognition/DetectModerationLabels/Image/V3",
-    "aws/rekognition/detectmoderationlabels/image/v3",
-)
+from human_review.a2i import MODERATION_ANSWER_KEYS
 DEFAULT_IOU = 0.5
 _BOX_FIELDS = ("left", "top", "width", "height")
 

@@ -8,7 +8,6 @@ unreachable) fails the task, so that Airflow retries it.
 from __future__ import annotations
 
 import logging
-import random
 import time
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
@@ -17,23 +16,19 @@ from human_review import storage
 from human_review.exceptions import InvalidImageError
 from human_review.images import decode
 from human_review.inference.base import ItemContext, load_backend
+from human_review.inference.throttle import call_with_retries
 from human_review.stages.run import OVER_LIMIT_STATUS, RunContext
 
 log = logging.getLogger(__name__)
 
 
+def _worth_retrying(e: Exception) -> bool:
+    """Anything but the image's own fault: a broken or vanished image stays broken."""
+    return not isinstance(e, (InvalidImageError, FileNotFoundError))
+
+
 def _with_retries(fn, attempts: int, what: str):
-    for attempt in range(attempts + 1):
-        try:
-            return fn()
-        except (InvalidImageError, FileNotFoundError):
-            raise
-        except Exception as e:
-            if attempt == attempts:
-                raise
-            delay = min(8.0, 0.25 * 2**attempt) * random.uniform(0.5, 1.5)  # jittered backoff
-            log.warning("%s failed (%s); retry %d/%d in %.2fs", what, e, attempt + 1, attempts, delay)
-            time.sleep(delay)
+    return call_with_retries(fn, retryable=_worth_retrying, attempts=attempts, what=what)
 
 
 def infer(run: RunContext, batch: dict[str, Any]) -> dict[str, Any]:

@@ -103,12 +103,11 @@ def report(run: RunContext, routed: list[dict[str, Any]], wait_result: dict[str,
             ):
                 outcomes[name] = outcome
 
+    from human_review.inference.base import backend_class
+
+    backend = backend_class(run.config.model.backend)
     rows = []
-    seen: set[str] = set()
-    for item in items:
-        if item["key"] in seen:  # a key listed twice in explicit keys: one row
-            continue
-        seen.add(item["key"])
+    for item in items:  # one per discovered key: discover drops repeated explicit keys
         row: dict[str, Any] = {
             "pipeline": run.config.pipeline,
             "run_key": run.run_key,
@@ -127,9 +126,7 @@ def report(run: RunContext, routed: list[dict[str, Any]], wait_result: dict[str,
         if item["status"] in ("invalid", "inference_failed", OVER_LIMIT_STATUS):
             row.update(status=item["status"], reason=item.get("reason"))
         else:
-            from human_review.inference.base import backend_class
-
-            row["model_summary"] = backend_class(run.config.model.backend).summary(item["prediction"])
+            row["model_summary"] = backend.summary(item["prediction"])
             if not item.get("flagged"):
                 row.update(status="auto_accepted")
             elif run.dry_run:

@@ -12,6 +12,7 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from human_review import storage
+from human_review.exceptions import error_code, is_service_error
 from human_review.conditions import evaluate, explain
 from human_review.inference.base import backend_class
 from human_review.stages.run import RunContext
@@ -24,17 +25,6 @@ log = logging.getLogger(__name__)
 RETRY_TASK_ERRORS = frozenset({"ThrottlingException", "InternalServerException", "ServiceUnavailable",
                                "EndpointConnectionError", "ConnectTimeoutError", "ReadTimeoutError",
                                "ConnectionClosedError"})
-
-
-def _error_code(e: Exception) -> str:
-    code = getattr(e, "response", {}).get("Error", {}).get("Code") if hasattr(e, "response") else None
-    if code:
-        return code
-    if type(e).__name__ in RETRY_TASK_ERRORS:
-        return type(e).__name__
-    # the project's mapped A2I errors carry the code at the front of their message
-    head = str(e).split(":", 1)[0]
-    return head if head.endswith("Exception") else ""
 
 
 def task_input(run: RunContext, record: dict[str, Any], reasons: list[str]) -> dict[str, Any]:
@@ -119,8 +109,8 @@ def route(run: RunContext, batch: dict[str, Any]) -> dict[str, Any]:
             try:
                 desc, new = hook.ensure_started(item["loop_name"], arn, task_input(run, item, item["reasons"]))
             except Exception as e:
-                code = _error_code(e)
-                if code in RETRY_TASK_ERRORS or not code:  # the service is struggling: retry the task
+                code = error_code(e)
+                if not is_service_error(e) or code in RETRY_TASK_ERRORS:  # struggling, or a bug: retry the task
                     raise
                 # this loop cannot start (quota, oversized input, ...): the report says why
                 item["start_error"] = f"{code}: {getattr(e, 'response', {}).get('Error', {}).get('Message') or e}"
