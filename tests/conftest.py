@@ -2,7 +2,7 @@
 
 Each pytest process (and each xdist worker) gets its own AIRFLOW_HOME with a SQLite metadata DB,
 so tests never touch a user's Airflow. Services are real and local: moto's server for S3 and the
-local review service for A2I, started by `human_review.local_stack`.
+local review service for A2I, started by `human_review_dev.stack` (the dev package, dev/).
 """
 
 from __future__ import annotations
@@ -14,8 +14,9 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "plugins"))
+sys.path.insert(1, str(ROOT / "dev"))  # human_review_dev: demo, local stack, samples (installed editable too)
 
-from human_review.local_airflow import use_local_airflow  # noqa: E402  (imports no airflow)
+from human_review_dev.local_airflow import use_local_airflow  # noqa: E402  (imports no airflow)
 
 _HOME = use_local_airflow(Path(tempfile.mkdtemp(prefix="human-review-airflow-")))
 os.environ.update(

@@ -77,7 +77,7 @@ class Evaluation:
     flagged_by: list[str] = field(default_factory=list)  # ConditionTypes of true leaves
 
     @property
-    def audit_only(self) -> bool:
+    def audit_sample(self) -> bool:
         """True when only a Sampling leaf activated: an audit of a confident prediction."""
         return self.activated and set(self.flagged_by) == {"Sampling"}
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-from typing import Any, Iterator
+from typing import Any, AsyncIterator, Iterator
 
 from botocore.config import Config
 from botocore.exceptions import ClientError
@@ -46,8 +46,21 @@ class HumanLoopHook(AwsBaseHook):
         existing = self.describe(name)
         if existing is not None:
             return existing, False
+        # a concurrent start of the same loop (another try of this task) is answered by start()
+        desc, new = self.start(name, flow_definition_arn, input_content)
+        return (self.describe(name) or desc, True) if new else (desc, False)
+
+    def start(self, name: str, flow_definition_arn: str, input_content: dict[str, Any]) -> tuple[dict[str, Any], bool]:
+        """One StartHumanLoop in the common case: returns (what is known of the loop, whether this
+        call started it).
+
+        Idempotent without a describe first: A2I (and the local service) accept the same name with
+        the same input again and start nothing; a ConflictException (same name, other input: the
+        loop an earlier try started, or one that finished) is answered with one describe. The
+        description of a new loop carries no CreationTime: the caller knows a lower bound (the
+        run's start, stages/run.py)."""
         try:
-            self.conn.start_human_loop(
+            response = self.conn.start_human_loop(
                 HumanLoopName=name,
                 FlowDefinitionArn=flow_definition_arn,
                 HumanLoopInput={"InputContent": json.dumps(input_content, sort_keys=True)},
@@ -55,38 +68,46 @@ class HumanLoopHook(AwsBaseHook):
             )
         except ClientError as e:
             mapped = from_client_error(e)
-            # A concurrent start of the same loop (another try of this task) is not an error.
             if not isinstance(mapped, HumanLoopConflictError):
                 raise mapped from e
-            again = self.describe(name)
-            if again is None:
+            existing = self.describe(name)
+            if existing is None:
                 raise mapped from e
-            return again, False
-        return self.describe(name) or {"HumanLoopName": name, "HumanLoopStatus": "InProgress"}, True
+            return existing, False
+        return {"HumanLoopName": name, "HumanLoopArn": response.get("HumanLoopArn"), "HumanLoopStatus": "InProgress"}, True
+
+    @staticmethod
+    def _list_kwargs(flow_definition_arn: str, created_after: dt.datetime | None) -> dict[str, Any]:
+        # pages of 100 (the API's maximum, asked for explicitly): 5,000 open loops cost 50 List calls
+        kwargs: dict[str, Any] = {"FlowDefinitionArn": flow_definition_arn, "SortOrder": "Ascending",
+                                  "PaginationConfig": {"PageSize": 100}}
+        if created_after is not None:
+            kwargs["CreationTimeAfter"] = created_after
+        return kwargs
 
     def list_loops(
         self, flow_definition_arn: str, *, created_after: dt.datetime | None = None, name_prefix: str = ""
     ) -> Iterator[dict[str, Any]]:
         """Every loop of a flow definition (optionally only one run's, by name prefix), all pages."""
-        kwargs: dict[str, Any] = {"FlowDefinitionArn": flow_definition_arn, "SortOrder": "Ascending"}
-        if created_after is not None:
-            kwargs["CreationTimeAfter"] = created_after
-        for page in self.conn.get_paginator("list_human_loops").paginate(**kwargs):
+        paginator = self.conn.get_paginator("list_human_loops")
+        for page in paginator.paginate(**self._list_kwargs(flow_definition_arn, created_after)):
             for summary in page.get("HumanLoopSummaries", []):
                 if summary["HumanLoopName"].startswith(name_prefix):
                     yield summary
+
+    async def alist_loops(
+        self, flow_definition_arn: str, *, created_after: dt.datetime | None = None, name_prefix: str = ""
+    ) -> AsyncIterator[dict[str, Any]]:
+        """`list_loops` for the triggerer: the same pages through aiobotocore, without blocking its loop."""
+        async with await self.get_async_conn() as client:
+            paginator = client.get_paginator("list_human_loops")
+            async for page in paginator.paginate(**self._list_kwargs(flow_definition_arn, created_after)):
+                for summary in page.get("HumanLoopSummaries", []):
+                    if summary["HumanLoopName"].startswith(name_prefix):
+                        yield summary
 
     def stop(self, name: str) -> None:
         try:
             self.conn.stop_human_loop(HumanLoopName=name)
         except ClientError as e:
             raise from_client_error(e) from e
-
-
-def human_loop_hook(
-    aws_conn_id: str | None, region_name: str | None = None, verify: bool | str | None = None,
-    botocore_config: dict[str, Any] | None = None,
-) -> HumanLoopHook:
-    """A hook from the plain settings a sensor stores and a trigger serialises."""
-    return HumanLoopHook(aws_conn_id=aws_conn_id, region_name=region_name, verify=verify,
-                         config=Config(**(botocore_config if botocore_config is not None else DEFAULT_CLIENT_CONFIG)))

@@ -17,10 +17,14 @@ LOOP_NAME = re.compile(r"^[a-z0-9](-*[a-z0-9])*$")
 
 
 def run_key(logical_date: dt.datetime | None, run_id: str) -> str:
-    """A readable, path-safe identifier of a run: its logical date, else its run id."""
+    """A readable, path-safe identifier of a run, unique per DAG run: its logical date (unique per DAG
+    in Airflow), else `id-<its run id>-<8 hex of the run id>`. The prefix and the digest keep a run
+    id chosen by hand (say "2026-11-20T020000Z") from landing on a dated run's report, and two run
+    ids that clean up to the same text from landing on each other's."""
     if logical_date is not None:
         return logical_date.astimezone(dt.timezone.utc).strftime("%Y-%m-%dT%H%M%SZ")
-    return re.sub(r"[^A-Za-z0-9_.-]+", "-", run_id).strip("-")
+    clean = re.sub(r"[^A-Za-z0-9_.-]+", "-", run_id).strip("-.")[:80]
+    return f"id-{clean}-{_digest(run_id, 8)}"
 
 
 def _digest(text: str, length: int) -> str:

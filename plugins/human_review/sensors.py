@@ -1,9 +1,12 @@
 """WaitForHumanLoopsSensor: one deferrable wait for every human loop a run started.
 
 Before deferring it counts once: if every loop already finished (a retry, a rerun) it returns at
-once. While deferred it holds no worker slot; the triggerer pages ListHumanLoops. When the wait
-times out, `on_timeout` decides: `stop` stops the loops still open (the report shows them as
-review_expired) and lets the run finish; `fail` fails the task.
+once. While deferred it holds no worker slot; the triggerer pages ListHumanLoops. The trigger ends
+with a typed event (triggers.py): `done`; `timeout`, where `on_timeout` decides (`stop` stops the
+loops still open, which the report shows as review_expired, and lets the run finish; `fail` keeps
+them open and `stop-and-fail` stops them, and both let the report write what is known, then the
+report task fails the run: a wait that fails its own task would leave no report at all); or `error`, which fails the task with the service's message. A missing event fails
+loudly too: guessing "timeout" would stop every open loop of the run.
 """
 
 from __future__ import annotations
@@ -13,10 +16,13 @@ import time
 from typing import Any, Sequence
 
 from airflow.sdk import BaseSensorOperator, conf
-from airflow.sdk.exceptions import AirflowSensorTimeout
 
-from human_review.a2i import DEFAULT_CLIENT_CONFIG, STOP_RACE_ERRORS, count_statuses, finished
-from human_review.exceptions import error_code
+from human_review.a2i import STOP_RACE_ERRORS, count_statuses, finished
+from human_review.connection import AwsSettings
+from human_review.exceptions import HumanLoopWaitError, error_code
+from human_review.records import WaitPlan
+
+ON_TIMEOUT = ("stop", "fail", "stop-and-fail")
 
 
 class WaitForHumanLoopsSensor(BaseSensorOperator):
@@ -39,8 +45,8 @@ class WaitForHumanLoopsSensor(BaseSensorOperator):
         deferrable: bool = conf.getboolean("operators", "default_deferrable", fallback=False),
         **kwargs: Any,
     ) -> None:
-        if on_timeout not in ("stop", "fail"):
-            raise ValueError(f"on_timeout must be 'stop' or 'fail', not {on_timeout!r}")
+        if on_timeout not in ON_TIMEOUT:
+            raise ValueError(f"on_timeout must be one of {ON_TIMEOUT}, not {on_timeout!r}")
         if wait_timeout <= 0:
             raise ValueError("wait_timeout must be positive")
         kwargs.setdefault("timeout", wait_timeout)
@@ -50,105 +56,92 @@ class WaitForHumanLoopsSensor(BaseSensorOperator):
         self.name_prefix = name_prefix
         self.on_timeout = on_timeout
         self.wait_timeout = wait_timeout
-        self.aws_conn_id = aws_conn_id
-        self.region_name = region_name
-        self.verify = verify
-        self.botocore_config = botocore_config if botocore_config is not None else DEFAULT_CLIENT_CONFIG
+        self.aws = AwsSettings.of(aws_conn_id, region_name, verify, botocore_config)
         self.deferrable = deferrable
 
-    # what the route step reported, summed over its batches
-    def _plan(self) -> tuple[int, str, str | None, bool]:
-        batches = [b for b in (self.routed or []) if b]
-        expected = sum(int(b.get("loops", 0)) for b in batches)
-        prefixes = {b["loop_prefix"] for b in batches if b.get("loop_prefix")}
-        prefix = self.name_prefix or (prefixes.pop() if len(prefixes) == 1 else "")
-        starts = [b["earliest_loop"] for b in batches if b.get("earliest_loop")]
-        created_after = None
-        if starts:
-            earliest = min(dt.datetime.fromisoformat(s) for s in starts)
-            created_after = (earliest - dt.timedelta(seconds=1)).isoformat()
-        dry_run = any(b.get("dry_run") for b in batches)
-        return expected, prefix, created_after, dry_run
+    def _plan(self) -> WaitPlan:
+        """What the route step reported, summed over its batches."""
+        return WaitPlan.from_routes(self.routed or [], self.name_prefix)
 
-    def _hook(self):
-        from human_review.hooks import human_loop_hook  # boto3: imported when the task runs, not at parse
+    def _counts(self, plan: WaitPlan) -> dict[str, int]:
+        hook = self.aws.human_loop_hook()
+        return count_statuses(hook.list_loops(self.flow_definition_arn, created_after=plan.created_after_time,
+                                              name_prefix=plan.name_prefix))
 
-        return human_loop_hook(self.aws_conn_id, self.region_name, self.verify, self.botocore_config)
-
-    def _counts(self, prefix: str, created_after: str | None) -> dict[str, int]:
-        after = dt.datetime.fromisoformat(created_after) if created_after else None
-        return count_statuses(self._hook().list_loops(self.flow_definition_arn, created_after=after, name_prefix=prefix))
-
-    def _deadline(self, created_after: str | None) -> float:
-        """When the wait ends: `wait_timeout` after the run's first loop started, so a retried or
-        cleared wait task keeps the run's deadline instead of starting a fresh one."""
-        if created_after:
-            first = dt.datetime.fromisoformat(created_after) + dt.timedelta(seconds=1)
-            return first.timestamp() + self.wait_timeout
+    def _deadline(self, plan: WaitPlan) -> float:
+        """When the wait ends: `wait_timeout` after the run's newest loop started. A retried or cleared
+        wait task keeps the run's deadline instead of starting a fresh one (loop creation times do not
+        move), and a rerun days later that starts new loops gives them the full wait instead of
+        stopping them at once for a deadline its old loops set."""
+        newest = plan.newest_loop or (plan.created_after and
+                                      (plan.created_after_time + dt.timedelta(seconds=1)).isoformat())
+        if newest:
+            return dt.datetime.fromisoformat(newest).timestamp() + self.wait_timeout
         return time.time() + self.wait_timeout
 
-    def _progress(self, expected: int, prefix: str, created_after: str | None) -> tuple[dict[str, int], bool]:
-        counts = self._counts(prefix, created_after)
-        self.log.info("%d of %d human loops finished: %s", finished(counts), expected, counts)
-        return counts, finished(counts) >= expected
+    def _progress(self, plan: WaitPlan) -> tuple[dict[str, int], bool]:
+        counts = self._counts(plan)
+        self.log.info("%d of %d human loops finished: %s", finished(counts), plan.expected, counts)
+        return counts, finished(counts) >= plan.expected
 
     def poke(self, context: Any) -> bool:
-        expected, prefix, created_after, _ = self._plan()
-        return self._progress(expected, prefix, created_after)[1]
+        return self._progress(self._plan())[1]
 
     def execute(self, context: Any) -> dict[str, Any]:
-        expected, prefix, created_after, dry_run = self._plan()
-        if expected == 0:
-            self.log.info("No human loops to wait for%s.", " (dry run)" if dry_run else "")
+        plan = self._plan()
+        if plan.expected == 0:
+            self.log.info("No human loops to wait for%s.", " (dry run)" if plan.dry_run else "")
             return {"status": "done", "counts": {}, "expected": 0}
         if not self.deferrable:
             super().execute(context)
-            return {"status": "done", "counts": self._counts(prefix, created_after), "expected": expected}
-        counts, done = self._progress(expected, prefix, created_after)
+            return {"status": "done", "counts": self._counts(plan), "expected": plan.expected}
+        counts, done = self._progress(plan)
         if done:
-            return {"status": "done", "counts": counts, "expected": expected}
+            return {"status": "done", "counts": counts, "expected": plan.expected}
         from human_review.triggers import HumanLoopsTrigger
 
+        deadline = self._deadline(plan)
         self.defer(
-            trigger=HumanLoopsTrigger(
-                flow_definition_arn=self.flow_definition_arn,
-                name_prefix=prefix,
-                expected=expected,
-                created_after=created_after,
-                deadline=self._deadline(created_after),
-                poll_interval=self.poke_interval,
-                aws_conn_id=self.aws_conn_id,
-                region_name=self.region_name,
-                verify=self.verify,
-                botocore_config=self.botocore_config,
-            ),
+            trigger=HumanLoopsTrigger(flow_definition_arn=self.flow_definition_arn, plan=plan.to_dict(),
+                                      deadline=deadline, poll_interval=self.poke_interval, aws=self.aws.to_dict()),
             method_name="execute_complete",
             # the trigger ends the wait itself at its deadline; this is the backstop
-            timeout=dt.timedelta(seconds=max(0.0, self._deadline(created_after) - time.time())
-                                 + 2 * self.poke_interval + 300),
+            timeout=dt.timedelta(seconds=max(0.0, deadline - time.time()) + 2 * self.poke_interval + 300),
         )
         raise AssertionError("unreachable: defer() raises")
 
     def execute_complete(self, context: Any, event: dict[str, Any] | None = None) -> dict[str, Any]:
-        expected, prefix, created_after, _ = self._plan()
-        event = event or {"status": "timeout", "counts": {}}
+        if not event or event.get("status") not in ("done", "timeout", "error"):
+            raise HumanLoopWaitError(f"the wait's trigger ended without a valid event ({event!r}); "
+                                     "no loop was stopped. Clear the task to wait again.")
+        plan = self._plan()
         if event["status"] == "done":
-            return {**event, "expected": expected}
-        if self.on_timeout == "fail":
-            raise AirflowSensorTimeout(f"human loops still open after {self.wait_timeout:g}s: {event['counts']}")
-        hook = self._hook()
-        after = dt.datetime.fromisoformat(created_after) if created_after else None
+            return {**event, "expected": plan.expected}
+        if event["status"] == "error":
+            err = HumanLoopWaitError(f"waiting for the run's loops failed: {event['code']}: {event['message']}")
+            err.code = event["code"]
+            raise err
+        stopped = self._stop_open_loops(plan) if self.on_timeout in ("stop", "stop-and-fail") else 0
+        fail = self.on_timeout in ("fail", "stop-and-fail")
+        self.log.warning("Wait timed out after %gs: %s; the report shows them as review_expired%s.",
+                         self.wait_timeout, f"stopped {stopped} open loops" if stopped or not fail
+                         else "the open loops stay open", ", then fails the run" if fail else "")
+        return {"status": "timeout", "counts": event["counts"], "expected": plan.expected, "stopped": stopped,
+                "fail_run": fail, "on_timeout": self.on_timeout}
+
+    def _stop_open_loops(self, plan: WaitPlan) -> int:
+        hook = self.aws.human_loop_hook()
         stopped = 0
-        for summary in hook.list_loops(self.flow_definition_arn, created_after=after, name_prefix=prefix):
-            if summary["HumanLoopStatus"] == "InProgress":
-                try:
-                    hook.stop(summary["HumanLoopName"])
-                    stopped += 1
-                except Exception as e:  # finished or vanished since the listing: nothing to stop
-                    code = error_code(e)
-                    if code not in STOP_RACE_ERRORS:
-                        raise
-                    self.log.info("Loop %s ended before it could be stopped (%s).", summary["HumanLoopName"], code)
-        self.log.warning("Wait timed out after %gs: stopped %d open loops; they are reported as review_expired.",
-                         self.wait_timeout, stopped)
-        return {"status": "timeout", "counts": event["counts"], "expected": expected, "stopped": stopped}
+        for summary in hook.list_loops(self.flow_definition_arn, created_after=plan.created_after_time,
+                                       name_prefix=plan.name_prefix):
+            if summary["HumanLoopStatus"] != "InProgress":
+                continue
+            try:
+                hook.stop(summary["HumanLoopName"])
+                stopped += 1
+            except Exception as e:  # finished or vanished since the listing: nothing to stop
+                code = error_code(e)
+                if code not in STOP_RACE_ERRORS:
+                    raise
+                self.log.info("Loop %s ended before it could be stopped (%s).", summary["HumanLoopName"], code)
+        return stopped

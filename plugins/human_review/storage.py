@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import threading
 from dataclasses import dataclass
 from typing import Any, Iterable, Iterator
 
@@ -31,27 +32,59 @@ def _writable(uri: str, conn_id: str | None) -> ObjectStoragePath:
     return p
 
 
-def write_json(uri: str, obj: Any, conn_id: str | None = None) -> str:
-    _writable(uri, conn_id).write_text(json.dumps(obj, indent=1, sort_keys=True, default=str))
+def _s3_parts(uri: str) -> tuple[str, str]:
+    bucket, _, key = uri.removeprefix("s3://").partition("/")
+    return bucket, key
+
+
+def read_text(uri: str, conn_id: str | None = None) -> str:
+    """The object's text: s3:// in one GetObject through the process's boto3 client (no fsspec,
+    whose set-up alone costs a task more CPU than a batch's manifest), else through the path."""
+    if uri.startswith("s3://"):
+        bucket, key = _s3_parts(uri)
+        return get_bytes(s3_client(conn_id), bucket, key).decode("utf-8")
+    return path(uri, conn_id).read_text()
+
+
+def _write(uri: str, data: bytes, conn_id: str | None) -> str:
+    if uri.startswith("s3://"):
+        bucket, key = _s3_parts(uri)
+        s3_client(conn_id).put_object(Bucket=bucket, Key=key, Body=data)
+    else:
+        _writable(uri, conn_id).write_bytes(data)
     return uri
+
+
+def write_json(uri: str, obj: Any, conn_id: str | None = None) -> str:
+    return _write(uri, json.dumps(obj, indent=1, sort_keys=True, default=str).encode("utf-8"), conn_id)
 
 
 def read_json(uri: str, conn_id: str | None = None) -> Any:
-    return json.loads(path(uri, conn_id).read_text())
+    return json.loads(read_text(uri, conn_id))
 
 
 def write_jsonl(uri: str, rows: Iterable[dict[str, Any]], conn_id: str | None = None) -> str:
-    _writable(uri, conn_id).write_text("".join(json.dumps(r, sort_keys=True, default=str) + "\n" for r in rows))
-    return uri
+    text = "".join(json.dumps(r, sort_keys=True, default=str) + "\n" for r in rows)
+    return _write(uri, text.encode("utf-8"), conn_id)
 
 
 def read_jsonl(uri: str, conn_id: str | None = None) -> list[dict[str, Any]]:
-    return [json.loads(line) for line in path(uri, conn_id).read_text().splitlines() if line.strip()]
+    return [json.loads(line) for line in read_text(uri, conn_id).splitlines() if line.strip()]
 
 
 def write_bytes(uri: str, data: bytes, conn_id: str | None = None) -> str:
-    _writable(uri, conn_id).write_bytes(data)
-    return uri
+    return _write(uri, data, conn_id)
+
+
+def list_folders(uri: str, conn_id: str | None = None) -> list[str]:
+    """The names of the folders directly under `uri`, sorted; [] when there is none."""
+    root = path(uri, conn_id)
+    try:
+        if root.protocol == "s3":
+            root.fs.invalidate_cache(root.path)  # a run written since the last listing must show
+        return sorted(p.name for p in root.iterdir() if p.is_dir())
+    except (FileNotFoundError, NotADirectoryError):
+        return []
 
 
 @dataclass(frozen=True)
@@ -63,19 +96,73 @@ class ObjectInfo:
     last_modified: dt.datetime
 
 
+_CLIENTS: dict[str | None, Any] = {}
+_CLIENTS_LOCK = threading.Lock()
+POOL = 64  # connections per client: at least the threads of any stage that shares it
+
+
+def s3_client(conn_id: str | None, max_pool_connections: int = POOL) -> Any:
+    """The process's boto3 S3 client for an Airflow connection (its endpoint, region, credentials).
+
+    One per connection and process (a task is a process; boto3 clients are thread-safe), with a
+    connection pool as large as the threads that share it. Reading with get_object directly costs
+    one request per image: fsspec adds a HeadObject or a scan of its cached listing, and runs every
+    call through one event-loop thread."""
+    with _CLIENTS_LOCK:
+        client = _CLIENTS.get(conn_id)
+        if client is None or client.meta.config.max_pool_connections < max_pool_connections:
+            from botocore.config import Config
+
+            from airflow.providers.amazon.aws.hooks.s3 import S3Hook
+
+            config = Config(max_pool_connections=max(POOL, int(max_pool_connections)),
+                            retries={"mode": "standard", "max_attempts": 3})
+            client = _CLIENTS[conn_id] = S3Hook(aws_conn_id=conn_id, config=config).get_conn()
+        return client
+
+
+def forget_clients() -> None:
+    """Drop the cached clients: a process that points a connection at new endpoints (the tests'
+    local stacks) must not reuse the old ones."""
+    with _CLIENTS_LOCK:
+        _CLIENTS.clear()
+
+
+def get_bytes(client: Any, bucket: str, key: str) -> bytes:
+    """The object's bytes in one GetObject; FileNotFoundError when there is no such key."""
+    try:
+        return client.get_object(Bucket=bucket, Key=key)["Body"].read()
+    except client.exceptions.NoSuchKey as e:
+        raise FileNotFoundError(f"s3://{bucket}/{key}") from e
+
+
+def head(client: Any, bucket: str, key: str) -> ObjectInfo | None:
+    """The object's size and LastModified from one HeadObject; None when there is no such key."""
+    from human_review.exceptions import error_code
+
+    try:
+        meta = client.head_object(Bucket=bucket, Key=key)
+    except Exception as e:
+        if error_code(e) in ("404", "NoSuchKey", "NotFound"):
+            return None
+        raise
+    return ObjectInfo(key=key, size=int(meta.get("ContentLength") or 0), last_modified=meta["LastModified"])
+
+
+def iter_objects(client: Any, bucket: str, prefix: str, *, start_after: str | None = None) -> Iterator[ObjectInfo]:
+    """Every object under s3://bucket/prefix, page by page (1,000 keys a List call), in key order.
+
+    Streamed: a prefix with years of history is never held in memory, only the current page."""
+    kwargs: dict[str, Any] = {"Bucket": bucket, "Prefix": prefix}
+    if start_after:
+        kwargs["StartAfter"] = start_after
+    for page in client.get_paginator("list_objects_v2").paginate(**kwargs):
+        for obj in page.get("Contents", ()):
+            if obj["Key"].endswith("/"):
+                continue  # a folder marker
+            yield ObjectInfo(key=obj["Key"], size=int(obj.get("Size") or 0), last_modified=obj["LastModified"])
+
+
 def list_objects(bucket: str, prefix: str, conn_id: str | None) -> Iterator[ObjectInfo]:
-    """Every object under s3://bucket/prefix, with size and LastModified, from one paged listing."""
-    root = path(f"s3://{bucket}/{prefix}", conn_id)
-    fs = root.fs
-    target = f"{bucket}/{prefix}"
-    fs.invalidate_cache(target)  # a rerun in the same process must see objects added since
-    for name, info in sorted(fs.find(target, detail=True).items()):
-        if info.get("type") == "directory" or name.endswith("/"):
-            continue
-        modified = info.get("LastModified") or info.get("last_modified")
-        if modified is None and "mtime" in info:
-            modified = dt.datetime.fromtimestamp(float(info["mtime"]), tz=dt.timezone.utc)
-        if isinstance(modified, str):
-            modified = dt.datetime.fromisoformat(modified)
-        key = name.split("/", 1)[1] if "/" in name else name
-        yield ObjectInfo(key=key, size=int(info.get("size") or info.get("Size") or 0), last_modified=modified)
+    """Every object under s3://bucket/prefix, with size and LastModified, streamed from a paged listing."""
+    return iter_objects(s3_client(conn_id), bucket, prefix)

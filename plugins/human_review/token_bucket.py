@@ -18,10 +18,13 @@ class TokenBucket:
     `rate=None` (or 0) means unlimited: `acquire` returns at once.
     """
 
-    def __init__(self, rate: float | None, burst: float | None = None, clock: Callable[[], float] = time.monotonic):
+    def __init__(self, rate: float | None, burst: float | None = None, clock: Callable[[], float] = time.monotonic,
+                 *, start_full: bool = True):
         self.rate = float(rate) if rate else None
         self.capacity = float(burst if burst is not None else max(1.0, self.rate or 1.0))
-        self._tokens = self.capacity
+        # start_full=False: the first token comes 1/rate after creation, so a client's start never
+        # bursts above the limit (several clients sharing one budget each start empty).
+        self._tokens = self.capacity if start_full else 0.0
         self._clock = clock
         self._last = clock()
         self._lock = threading.Lock()
@@ -43,16 +46,17 @@ class TokenBucket:
             return False
 
     def acquire(self) -> float:
-        """Take one token, sleeping until one is free; returns the seconds waited."""
+        """Take one token, sleeping until it is due; returns the seconds waited.
+
+        A caller that must wait reserves its token (the count goes below zero) and sleeps until it
+        is due, so tokens are handed out on an exact schedule: a late wake-up on a busy machine
+        loses none of the rate, and no more than `burst` ever go out at once."""
         if self.rate is None:
             return 0.0
-        waited = 0.0
-        while True:
-            with self._lock:
-                self._refill()
-                if self._tokens >= 1.0:
-                    self._tokens -= 1.0
-                    return waited
-                need = (1.0 - self._tokens) / self.rate
-            time.sleep(need)
-            waited += need
+        with self._lock:
+            self._refill()
+            self._tokens -= 1.0
+            wait = -self._tokens / self.rate if self._tokens < 0 else 0.0
+        if wait:
+            time.sleep(wait)
+        return wait

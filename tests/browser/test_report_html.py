@@ -12,7 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from human_review.reports import bench, build
+from human_review.reports import build
+from human_review_dev.bench import report as bench
 
 CHROMIUM = "/usr/bin/chromium"
 ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"

@@ -12,8 +12,8 @@ import os
 import pytest
 
 from human_review.naming import loop_prefix, run_key
-from human_review.samples import broken_files, sample_photos, seed
-from human_review.stages.run import STATUSES
+from human_review_dev.samples import broken_files, sample_photos, seed
+from human_review.records import TERMINAL
 
 pytestmark = [pytest.mark.e2e, pytest.mark.integration, pytest.mark.xdist_group("e2e")]
 BUCKET = "hr-e2e-nightly"
@@ -21,7 +21,7 @@ BUCKET = "hr-e2e-nightly"
 
 @pytest.fixture(scope="module")
 def stack(tmp_path_factory, airflow_db):
-    from human_review.local_stack import local_stack
+    from human_review_dev.stack import local_stack
 
     os.environ["HUMAN_REVIEW_BUCKET"] = BUCKET
     os.environ["HUMAN_REVIEW_POLL_SECONDS"] = "0.5"
@@ -47,7 +47,7 @@ def dag(dag_id: str):
 
 
 def run_dag(stack, dag_id: str, flow_name: str, logical_date, policy: str = "agree", conf=None):
-    from human_review.simulated_reviewers import SimulatedReviewers
+    from human_review_dev.reviewers import SimulatedReviewers
 
     with SimulatedReviewers(stack.review_url, [flow_name], policy=policy, workers=2) as reviewers:
         dag_run = dag(dag_id).test(logical_date=logical_date, run_conf=conf)
@@ -90,7 +90,7 @@ def test_nightly_run_accounts_for_every_image_and_reruns_idempotently(stack, see
     # accounting: every discovered image exactly once, each with a terminal status
     assert sorted(report["object_key"]) == sorted(keys)
     assert report["object_key"].is_unique
-    assert set(report["status"]) <= set(STATUSES)
+    assert set(report["status"]) <= set(TERMINAL)
 
     # broken files are invalid, with a reason a person can act on
     broken = {f"incoming/2026-11-20/{name}" for name in broken_files()}

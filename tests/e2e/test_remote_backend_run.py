@@ -14,7 +14,7 @@ import pytest
 import yaml
 
 from human_review.naming import run_key
-from human_review.samples import broken_files, sample_photos, seed
+from human_review_dev.samples import broken_files, sample_photos, seed
 
 pytestmark = [pytest.mark.e2e, pytest.mark.integration, pytest.mark.xdist_group("e2e-remote")]
 BUCKET = "hr-e2e-remote"
@@ -33,7 +33,7 @@ def pipelines(tmp_path_factory, project_root):
 @pytest.fixture(scope="module")
 def stack(tmp_path_factory, airflow_db, pipelines):
     import human_review.config as config
-    from human_review.local_stack import aws_connection, local_stack
+    from human_review_dev.stack import aws_connection, local_stack
 
     saved, saved_dir = dict(os.environ), config.PIPELINES_DIR
     os.environ.update({"HUMAN_REVIEW_BUCKET": BUCKET, "HUMAN_REVIEW_POLL_SECONDS": "0.5"})
@@ -52,7 +52,7 @@ def stack(tmp_path_factory, airflow_db, pipelines):
 def test_sagemaker_endpoint_pipeline_end_to_end(stack):
     from airflow.dag_processing.dagbag import DagBag
 
-    from human_review.simulated_reviewers import SimulatedReviewers
+    from human_review_dev.reviewers import SimulatedReviewers
 
     keys = seed(stack.s3_client(), BUCKET, "incoming/remote")
     photos = sorted(k for k in keys if k.rsplit("/", 1)[-1] in sample_photos())

@@ -1,16 +1,17 @@
 """The real deployment path: `airflow standalone` (scheduler, dag-processor, triggerer, api-server,
 LocalExecutor) with this project's dags and plugins, runs triggered over the REST API, reviews
 answered in the review queue mounted in the api-server behind Airflow's auth, the wait deferred
-to the triggerer. This is `make up` in its self-checking mode."""
+to the triggerer. This is `make up` (the dev package's `human-review up`), driven from outside by
+standalone_smoke.py."""
 
 from __future__ import annotations
 
 import os
 import socket
-import subprocess
-import sys
 
 import pytest
+
+from standalone_smoke import running_up, sign_in, smoke
 
 pytestmark = [pytest.mark.e2e, pytest.mark.xdist_group("standalone")]
 
@@ -21,15 +22,21 @@ def test_make_up_smoke(tmp_path, project_root):
         port = s.getsockname()[1]
     env = {k: v for k, v in os.environ.items() if not k.startswith(("AIRFLOW", "HUMAN_REVIEW", "AWS_"))}
     env["PYTHONPATH"] = str(project_root / "plugins")
-    proc = subprocess.run(
-        [sys.executable, "-m", "human_review.cli", "up", "--smoke", "--port", str(port), "--home", str(tmp_path / "home")],
-        cwd=project_root, env=env, capture_output=True, text=True, timeout=900,
-    )
-    out = proc.stdout + proc.stderr
-    assert proc.returncode == 0, out[-4000:]
-    assert "without login -> HTTP 401; with a token -> OK" in out
-    assert out.count(" success; ") == 2
-    assert "wait_for_reviews deferred: True" in out
-    assert out.count("(scheduled on the report asset) success") == 2
-    assert "signed in lists both pipelines: True; HTML reports open only when signed in: True" in out
+    with running_up(port, tmp_path / "home", cwd=project_root, env=env) as up:
+        login = sign_in(up)
+        assert login.signed_out_status == 401, up.output()[-4000:]
+        assert login.token and login.page_ok, up.output()[-4000:]
+
+        result = smoke(up, login.token)
+        assert set(result.states.values()) == {"success"}, (result, up.output()[-4000:])
+        assert result.deferred == set(result.states), result
+        for dag_id, summary in result.summaries.items():
+            assert summary is not None and summary["images"] > 0, (dag_id, summary)
+        assert result.answers > 0
+        assert result.reports_signed_out in (401, 403)
+        assert result.reports_lists_pipelines
+        assert result.html_reports_only_signed_in
+        assert set(result.exports.values()) == {"success"}, result.exports
+    out = up.output()
+    assert up.proc.returncode == 0, out[-4000:]
     assert "stopped." in out

@@ -3,7 +3,7 @@
 - Endpoint (JSON body: moto's server cannot take raw image bytes): InvokeEndpoint results are queued through moto's
   `/moto-api/static/sagemaker/endpoint-results` API (moto hands out one queued result per distinct
   request body), then parsed with the SSD parser. Also a throughput sanity check with and
-  without the requests-per-second limit (figures: `human_review.inference.bench`).
+  without the requests-per-second limit (figures: `human_review_dev.bench.remote_backend`).
 - Batch transform: the manifest and plan are written to moto's S3, the job is created through
   providers-amazon's SageMakerHook (moto marks it Completed at once and writes no output), the
   output objects Batch Transform would write are put in place, and collect joins them back.
@@ -89,7 +89,7 @@ def test_endpoint_json_body_and_unparseable_output(moto_url):
 
 
 def test_endpoint_throughput_with_and_without_the_rps_limit(moto_url):
-    from human_review.inference.bench import measure_endpoint
+    from human_review_dev.bench.remote_backend import measure_endpoint
 
     queue_results(moto_url, [{"prediction": [[0, 0.9, 0.1, 0.1, 0.5, 0.5]]}] * 80)
     unlimited = measure_endpoint(endpoint_backend(moto_url, concurrency=4), n=40, threads=4, first_seed=1000)
@@ -105,9 +105,10 @@ def test_batch_transform_manifest_job_and_join(moto_url, tmp_path, project_root)
 
     from human_review import storage
     from human_review.config import load_pipeline
-    from human_review.inference.batch_transform import collect, prepare
-    from human_review.inference.transform_operator import ReviewTransformOperator
+    from human_review.operators import ReviewTransformOperator
+    from human_review.records import BatchRef, PredictionRecord, Status
     from human_review.stages.run import RunContext
+    from human_review.stages.transform import collect, prepare
 
     s3 = boto3.client("s3", endpoint_url=moto_url, region_name="us-east-1")
     s3.create_bucket(Bucket="bt-photos")
@@ -120,14 +121,20 @@ def test_batch_transform_manifest_job_and_join(moto_url, tmp_path, project_root)
     config = config.model_copy(update={"aws_conn_id": CONN, "work_prefix": "s3://bt-photos/work",
                                        "source": config.source.model_copy(update={"bucket": "bt-photos"})})
     run = RunContext(config=config, run_key="2026-11-21T023000Z")
+    # an image past max_items is in the manifest (to be reported) but must never reach the job
+    s3.put_object(Bucket="bt-photos", Key="incoming/over-limit.jpg", Body=good[0].data)
     items = [{"key": i.key, "size": len(i.data)} for i in good] + [
-        {"key": "incoming/broken.jpg", "size": 23}, {"key": "incoming/x.txt", "size": 3, "invalid_reason": "not an image"}]
-    manifest = storage.write_json(run.batch_uri(0, "manifest.json"), {"bucket": "bt-photos", "items": items}, CONN)
+        {"key": "incoming/broken.jpg", "size": 23}, {"key": "incoming/x.txt", "size": 3, "invalid_reason": "not an image"},
+        {"key": "incoming/over-limit.jpg", "size": len(good[0].data), "skipped_reason": "over max_items=3"}]
+    manifest = storage.write_json(run.batch_uri(0, "manifest.json"), {
+        "pipeline": config.pipeline, "run_key": run.run_key, "batch": 0, "bucket": "bt-photos", "items": items}, CONN)
+    batch = BatchRef(batch=0, manifest=manifest, items=len(items))
 
-    job = prepare(run, {"batch": 0, "manifest": manifest})
+    job = prepare(run, batch)
     assert job["TransformInput"]["DataSource"]["S3DataSource"]["S3DataType"] == "ManifestFile"
     written = storage.read_json(job["TransformInput"]["DataSource"]["S3DataSource"]["S3Uri"], CONN)
-    assert written == [{"prefix": "s3://bt-photos/"}, *[i.key for i in good]]  # broken images stay out of the job
+    # broken images and images past max_items stay out of the job
+    assert written == [{"prefix": "s3://bt-photos/"}, *[i.key for i in good]]
 
     hook = SageMakerHook(aws_conn_id=CONN)
     hook.get_conn().create_model(ModelName=job["ModelName"], ExecutionRoleArn="arn:aws:iam::123456789012:role/sm",
@@ -144,10 +151,43 @@ def test_batch_transform_manifest_job_and_join(moto_url, tmp_path, project_root)
     for img in good[:2]:
         storage.write_json(f"{out}/{img.key}.out", {"prediction": [[0, 0.4, 0, 0, 0.5, 0.5]]}, CONN)
 
-    result = collect(run, {"batch": 0})
-    records = {r["key"]: r for r in storage.read_jsonl(result["predictions"], CONN)}
-    assert result["counts"] == {"predicted": 2, "inference_failed": 1, "invalid": 2}
-    assert records[good[0].key]["prediction"]["Detections"][0]["Name"] == "aeroplane"  # VOC class 0
-    assert records[good[0].key]["width"] == 120
-    assert "wrote no output" in records[good[2].key]["reason"]
-    assert records["incoming/broken.jpg"]["status"] == "invalid"
+    result = collect(run, batch)
+    records = {r.key: r for r in PredictionRecord.many(storage.read_jsonl(result.predictions, CONN))}
+    assert result.counts == {"predicted": 2, "inference_failed": 1, "invalid": 2, "not_processed_max_items": 1}
+    assert records[good[0].key].prediction["Detections"][0]["Name"] == "aeroplane"  # VOC class 0
+    assert records[good[0].key].width == 120
+    assert "wrote no output" in records[good[2].key].reason
+    assert records["incoming/broken.jpg"].status == Status.INVALID
+    assert records["incoming/over-limit.jpg"].status == Status.NOT_PROCESSED_MAX_ITEMS
+
+
+def test_retried_transform_waits_on_the_running_job_and_starts_no_second_one():
+    """moto marks every job Completed at once, so the running job is a stubbed DescribeTransformJob;
+    the Stubber also fails the test on any CreateTransformJob call."""
+    import datetime as dt
+
+    from airflow.providers.amazon.aws.triggers.sagemaker import SageMakerTrigger
+    from airflow.sdk.exceptions import TaskDeferred
+    from botocore.stub import Stubber
+
+    from human_review.inference.batch_transform import transform_config
+    from human_review.operators import ReviewTransformOperator
+
+    config = transform_config({"model_name": "ssd", "instance_type": "ml.m5.large"}, "detection-abc-b00000",
+                              "s3://b/in.manifest", "s3://b/out")
+    op = ReviewTransformOperator(task_id="transform", config=config, aws_conn_id=None, region_name="us-east-1",
+                                 deferrable=True, check_interval=5)
+    client = boto3.client("sagemaker", region_name="us-east-1", aws_access_key_id="x", aws_secret_access_key="y")
+    op.hook.__dict__["conn"] = client
+    with Stubber(client) as stub:
+        stub.add_response("describe_transform_job", {
+            "TransformJobName": "detection-abc-b00000", "TransformJobStatus": "InProgress", "ModelName": "ssd",
+            "TransformJobArn": "arn:aws:sagemaker:us-east-1:123456789012:transform-job/detection-abc-b00000",
+            "TransformInput": config["TransformInput"], "TransformResources": config["TransformResources"],
+            "CreationTime": dt.datetime(2026, 11, 21, 2, tzinfo=dt.timezone.utc)},
+            {"TransformJobName": "detection-abc-b00000"})
+        with pytest.raises(TaskDeferred) as deferred:
+            op.execute(context={})
+        stub.assert_no_pending_responses()
+    trigger = deferred.value.trigger
+    assert isinstance(trigger, SageMakerTrigger) and trigger.job_name == "detection-abc-b00000"

@@ -20,9 +20,9 @@ if str(ROOT / "plugins") not in sys.path:
     sys.path.insert(0, str(ROOT / "plugins"))
 
 from human_review import config  # noqa: E402
-from human_review.local_stack import local_stack  # noqa: E402
+from human_review_dev.stack import local_stack  # noqa: E402
 from human_review.portal.render import TemplateRenderError, render_template  # noqa: E402
-from human_review.simulated_reviewers import MODERATION_KEY, SimulatedReviewers  # noqa: E402
+from human_review_dev.reviewers import MODERATION_KEY, SimulatedReviewers  # noqa: E402
 
 pytestmark = [pytest.mark.integration, pytest.mark.xdist_group("review_service")]
 
@@ -325,9 +325,14 @@ def test_simulated_reviewers_complete_loops_and_write_a2i_output(stack, a2i):
         (ans,) = out["humanAnswers"]
         assert sorted(ans) == ["acceptanceTime", "answerContent", "submissionTime", "timeSpentInSeconds", "workerId", "workerMetadata"]
         assert A2I_TIME.match(ans["acceptanceTime"]) and A2I_TIME.match(ans["submissionTime"])
-        assert ans["workerId"].startswith("simulated-reviewer-")
-        assert ans["workerMetadata"]["identityData"] == {
-            "identityProviderType": "Local", "issuer": "human-review-local", "sub": ans["workerId"]}
+        # opaque ids as A2I writes them; the reviewer's name sits in reviewers.json next to output.json
+        assert re.fullmatch(r"[0-9a-f]{16}", ans["workerId"])
+        identity = ans["workerMetadata"]["identityData"]
+        assert identity["identityProviderType"] == "Oidc" and identity["issuer"].startswith("https://")
+        assert re.fullmatch(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}", identity["sub"])
+        names = json.loads(stack.s3_client().get_object(
+            Bucket=bucket, Key=key.rsplit("/", 1)[0] + "/reviewers.json")["Body"].read())
+        assert names[ans["workerId"]] in {"simulated-reviewer-1", "simulated-reviewer-2"}
         assert ans["answerContent"] == {MODERATION_KEY: {"moderationLabels": [
             {"name": "Suggestive", "parentName": ""}, {"name": "Violence", "parentName": ""}]}}
 
@@ -344,7 +349,8 @@ def test_simulated_reviewers_correct_boxes(stack, a2i):
     boxes = answer["annotatedResult"]["boundingBoxes"]
     assert len(boxes) == 1  # the 31% box was dropped
     b = boxes[0]
-    assert b["label"] == "face" and b["initialValueModified"] is True
+    assert b["label"] == "face" and "initialValueModified" not in b
+    assert answer["annotatedResult"]["initialValueModified"] is True
     assert (b["left"], b["top"]) != (10, 20) and abs(b["left"] - 10) <= 4 and abs(b["top"] - 20) <= 4
     assert answer["annotatedResult"]["inputImageProperties"] == {"width": 512, "height": 512}
 
@@ -366,7 +372,13 @@ def test_task_count_two_needs_two_distinct_workers(stack, a2i):
         assert reviewers.wait_for(1, timeout=10), reviewers.errors
     d = wait_status(a2i, name, "Completed")
     out = read_output(stack, d["HumanLoopOutput"]["OutputS3Uri"])
-    assert [a["workerId"] for a in out["humanAnswers"]] == ["alice", "simulated-reviewer-1"]
+    from human_review.portal.outputs import worker_identity
+
+    issuer = stack.settings.issuer
+    assert [a["workerId"] for a in out["humanAnswers"]] == [
+        worker_identity(issuer, "alice")[0], worker_identity(issuer, "simulated-reviewer-1")[0]]
+    # stable per reviewer, distinct between reviewers
+    assert len({a["workerMetadata"]["identityData"]["sub"] for a in out["humanAnswers"]}) == 2
 
 
 def test_loop_expires_when_availability_lifetime_passes(stack, a2i):
@@ -412,6 +424,7 @@ def test_task_page_escapes_input_and_loads_no_external_script(stack, a2i):
     stack.s3_client().put_object(Bucket=stack.bucket, Key=image_key, Body=png, ContentType="image/png")
     start(a2i, name, "escape-check", moderation_input(
         taskObject=f"s3://{stack.bucket}/{image_key}", modelSummary="<script>alert('pwned')</script>",
+        fileName="<script>alert('pwned')</script>",  # shown in the template's header and the workbench bar
         flaggedBy=['"><img src=x onerror=alert(1)>']))
     with httpx.Client(base_url=stack.review_url, timeout=10) as browser:
         assert "worker_id" in browser.get("/worker/").text  # sign-in form

@@ -26,7 +26,7 @@ ROOT = Path(__file__).resolve().parents[2]
 if str(ROOT / "plugins") not in sys.path:
     sys.path.insert(0, str(ROOT / "plugins"))
 
-from human_review.local_stack import local_stack  # noqa: E402
+from human_review_dev.stack import local_stack  # noqa: E402
 from human_review.portal.app import create_app  # noqa: E402
 from human_review.portal.server import serve_in_thread  # noqa: E402
 from human_review.portal.settings import PortalSettings  # noqa: E402
@@ -147,10 +147,13 @@ def test_stale_signature_is_refused(stack):
     assert e.value.response["Error"]["Message"].startswith("Signature expired: ")
 
 
-def test_signed_in_any_region_of_the_scope_and_with_query_strings(stack):
-    a2i = client(stack.review_url, region="eu-west-1")
+def test_signed_for_the_services_region_only_and_with_query_strings(stack):
+    # AWS answers only for its own region: a credential scoped to another is refused (issue 12).
     with pytest.raises(ClientError) as e:
-        a2i.describe_human_loop(HumanLoopName="no-such-loop-here")
+        client(stack.review_url, region="eu-west-1").describe_human_loop(HumanLoopName="no-such-loop-here")
+    assert code(e) == ("InvalidSignatureException", 403)
+    with pytest.raises(ClientError) as e:
+        client(stack.review_url).describe_human_loop(HumanLoopName="no-such-loop-here")
     assert code(e) == ("ResourceNotFoundException", 404)
     after = datetime.now(timezone.utc) - timedelta(days=1)
     out = client(stack.review_url).list_human_loops(FlowDefinitionArn=FLOW, CreationTimeAfter=after, SortOrder="Ascending", MaxResults=5)
@@ -232,13 +235,13 @@ def test_throttling_and_in_flight_quota(app_server):
 def test_image_proxy_serves_only_objects_of_the_reviewers_open_task(stack):
     s3 = stack.s3_client()
     png = b"\x89PNG\r\n\x1a\n" + b"1" * 16
-    s3.put_object(Bucket=stack.bucket, Key="proxy/mine.png", Body=png, ContentType="image/png")
-    s3.put_object(Bucket=stack.bucket, Key="proxy/secret.png", Body=b"secret", ContentType="image/png")
+    s3.put_object(Bucket=stack.bucket, Key="incoming/proxy/mine.png", Body=png, ContentType="image/png")
+    s3.put_object(Bucket=stack.bucket, Key="incoming/proxy/secret.png", Body=b"secret", ContentType="image/png")
     n = name("px")
     stack.a2i_client().start_human_loop(HumanLoopName=n, FlowDefinitionArn=FLOW, HumanLoopInput={
-        "InputContent": json.dumps(doc(taskObject=f"s3://{stack.bucket}/proxy/mine.png"))})
+        "InputContent": json.dumps(doc(taskObject=f"s3://{stack.bucket}/incoming/proxy/mine.png"))})
     service = stack.review_server._server.config.app.state.review_service
-    from human_review.portal.worker import image_token
+    from human_review.portal.tokens import image_token
 
     with httpx.Client(base_url=stack.review_url, headers={"X-Worker-Id": "pam"}) as pam, \
             httpx.Client(base_url=stack.review_url, headers={"X-Worker-Id": "sam"}) as sam:
@@ -257,11 +260,11 @@ def test_image_proxy_serves_only_objects_of_the_reviewers_open_task(stack):
         assert sam.get("/worker/images", params={"token": src}).status_code == 403
         # A validly signed token for an object that is not in the reviewer's task is refused.
         ttl = service.settings.image_token_ttl_seconds
-        forged = image_token(service.secret, f"s3://{stack.bucket}/proxy/secret.png", ttl, worker_id="pam", task_id=task["taskId"])
+        forged = image_token(service.secret, f"s3://{stack.bucket}/incoming/proxy/secret.png", ttl, worker_id="pam", task_id=task["taskId"])
         r = pam.get("/worker/images", params={"token": forged})
         assert r.status_code == 403 and b"secret" not in r.content
         # ... and a token without a task (the old, unbound kind) too.
-        old = image_token(service.secret, f"s3://{stack.bucket}/proxy/secret.png", ttl)
+        old = image_token(service.secret, f"s3://{stack.bucket}/incoming/proxy/secret.png", ttl)
         assert pam.get("/worker/images", params={"token": old}).status_code == 403
         # Once submitted, the task's images are no longer served.
         pam.post(f"/worker/api/tasks/{task['taskId']}/submit", json={"answerContent": {}})
@@ -301,15 +304,18 @@ def test_render_template_cli(tmp_path, capsys):
 
     tpl = ROOT / "include" / "templates" / "moderation.liquid.html"
     inp = tmp_path / "in.json"
-    inp.write_text(json.dumps({"InputContent": json.dumps(doc(modelSummary="<script>alert(1)</script>"))}))
+    inp.write_text(json.dumps({"InputContent": json.dumps(doc(fileName="<script>alert(1)</script>"))}))
     assert main(["render-template", str(tpl), "--input", str(inp)]) == 0
     out = capsys.readouterr()
     assert "<crowd-rekognition-detect-moderation-labels" in out.out and "&lt;script&gt;alert(1)" in out.out
     assert "<script>alert(1)" not in out.out and "https://human-review-demo.s3.amazonaws.com/incoming/x/a.png" in out.out
-    # An undefined variable: stderr, exit 1, nothing on stdout.
+    # An undefined variable renders empty as on A2I, with a warning; with --strict: stderr, exit 1.
     bad = tmp_path / "bad.html"
     bad.write_text("<p>{{ task.input.nope }}</p>")
-    assert main(["render-template", str(bad), "--input", str(inp)]) == 1
+    assert main(["render-template", str(bad), "--input", str(inp)]) == 0
+    out = capsys.readouterr()
+    assert out.out == "<p></p>" and "task.input.nope" in out.err
+    assert main(["render-template", str(bad), "--input", str(inp), "--strict"]) == 1
     out = capsys.readouterr()
     assert out.out == "" and "nope" in out.err
     # A bad URI given to grant_read_access.

@@ -20,7 +20,7 @@ ROOT = Path(__file__).resolve().parents[2]
 if str(ROOT / "plugins") not in sys.path:
     sys.path.insert(0, str(ROOT / "plugins"))
 
-from human_review.local_stack import local_stack  # noqa: E402
+from human_review_dev.stack import local_stack  # noqa: E402
 from human_review.portal.store import human_loops, task_slots  # noqa: E402
 
 pytestmark = [pytest.mark.integration, pytest.mark.postgres, pytest.mark.xdist_group("review_service_postgres")]

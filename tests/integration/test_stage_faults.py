@@ -9,7 +9,7 @@ import os
 import pytest
 
 from human_review.config import find_pipeline
-from human_review.samples import sample_photos
+from human_review_dev.samples import sample_photos
 from human_review.stages.run import RunContext
 
 pytestmark = [pytest.mark.integration, pytest.mark.xdist_group("faults")]
@@ -18,7 +18,7 @@ BUCKET = "hr-faults"
 
 @pytest.fixture(scope="module")
 def stack(tmp_path_factory):
-    from human_review.local_stack import local_stack
+    from human_review_dev.stack import local_stack
 
     saved = dict(os.environ)
     os.environ["HUMAN_REVIEW_BUCKET"] = BUCKET
@@ -49,6 +49,7 @@ class AlwaysFailingModel:
 
     kind = "detection"
     remote = False
+    starts_loops = False
 
     def predict_item(self, image, ctx):
         raise ValueError("model rejected the input tensor")
@@ -63,7 +64,7 @@ def test_a_model_failing_on_the_only_image_writes_its_row(stack, monkeypatch):
     [batch] = discover(run)
     monkeypatch.setattr(infer_stage, "load_backend", lambda *a, **k: AlwaysFailingModel())
     result = infer_stage.infer(run, batch)
-    assert result["counts"] == {"inference_failed": 1}
+    assert result.counts == {"inference_failed": 1}
 
 
 def test_quota_and_lost_output_cost_one_row_each_not_the_report(stack):
@@ -79,11 +80,11 @@ def test_quota_and_lost_output_cost_one_row_each_not_the_report(stack):
     run = run_context("fault-quota", keys=keys)
     [batch] = discover(run)
     routed = route(run, infer(run, batch))
-    assert routed["loops"] == 1  # one loop fits under the quota; two could not start
+    assert routed.loops == 1  # one loop fits under the quota; two could not start
 
     # the one loop completes; then its output.json disappears (say, a lifecycle rule ran early)
     client = stack.a2i_client()
-    from human_review.simulated_reviewers import SimulatedReviewers
+    from human_review_dev.reviewers import SimulatedReviewers
 
     with SimulatedReviewers(stack.review_url, ["object-detection"]) as reviewers:
         assert reviewers.wait_for(1, timeout=30)
@@ -120,7 +121,7 @@ def test_images_over_max_items_are_reported_not_lost(stack):
     keys = seed(stack, "fault-limit", ["coffee.png", "china.jpg", "flower.jpg"])
     run = run_context("fault-limit", keys=keys, max_items=1, dry_run=True)
     batches = discover(run)
-    assert [b["items"] for b in batches] == [1, 2]  # the processed batch, then the overflow
+    assert sum(b.items for b in batches) == 3  # the processed image and the overflow, in batches
     routed = [route(run, infer(run, b)) for b in batches]
     result = report(run, routed)
     body = stack.s3_client().get_object(Bucket=BUCKET, Key=result["files"]["parquet"].removeprefix(f"s3://{BUCKET}/"))

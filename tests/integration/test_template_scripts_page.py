@@ -16,7 +16,7 @@ pytestmark = [pytest.mark.integration, pytest.mark.xdist_group("template-scripts
 
 @pytest.mark.parametrize("origins, removed", [((), True), (("https://cdnjs.cloudflare.com",), False)])
 def test_task_page_names_removed_scripts(tmp_path, origins, removed):
-    from human_review.local_stack import local_stack
+    from human_review_dev.stack import local_stack
 
     raw = yaml.safe_load((config.PIPELINES_DIR / "content_moderation.yaml").read_text())
     raw["pipeline"] = "cdn-scripts"

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import json
 import os
 import time
 
@@ -12,6 +13,8 @@ import pytest
 from human_review import storage
 from human_review.hooks import HumanLoopHook
 from human_review.naming import loop_name, loop_prefix
+from human_review.connection import AwsSettings
+from human_review.records import WaitPlan
 from human_review.triggers import HumanLoopsTrigger
 
 pytestmark = [pytest.mark.integration, pytest.mark.xdist_group("wait")]
@@ -21,7 +24,7 @@ ARN = "arn:aws:sagemaker:us-east-1:000000000000:flow-definition/content-moderati
 
 @pytest.fixture(scope="module")
 def stack(tmp_path_factory):
-    from human_review.local_stack import local_stack
+    from human_review_dev.stack import local_stack
 
     saved = dict(os.environ)
     os.environ["HUMAN_REVIEW_BUCKET"] = BUCKET
@@ -51,27 +54,74 @@ def first_event(trigger: HumanLoopsTrigger, timeout: float = 60):
     return asyncio.run(asyncio.wait_for(go(), timeout))
 
 
-def trigger_for(run: str, expected: int, deadline_in: float) -> HumanLoopsTrigger:
-    return HumanLoopsTrigger(
-        flow_definition_arn=ARN, name_prefix=loop_prefix("content-moderation", run), expected=expected,
-        created_after=(dt.datetime.now(dt.timezone.utc) - dt.timedelta(minutes=5)).isoformat(),
-        deadline=time.time() + deadline_in, poll_interval=0.2, aws_conn_id="aws_default", region_name="us-east-1",
-    )
+def trigger_for(run: str, expected: int, deadline_in: float, arn: str = ARN, **aws) -> HumanLoopsTrigger:
+    plan = WaitPlan(expected=expected, name_prefix=loop_prefix("content-moderation", run),
+                    created_after=(dt.datetime.now(dt.timezone.utc) - dt.timedelta(minutes=5)).isoformat())
+    return HumanLoopsTrigger(flow_definition_arn=arn, plan=plan.to_dict(), deadline=time.time() + deadline_in,
+                             poll_interval=0.2, aws=AwsSettings.of(**{"region_name": "us-east-1", **aws}).to_dict())
 
 
 def test_trigger_serializes_every_connection_setting():
-    trigger = HumanLoopsTrigger(flow_definition_arn=ARN, name_prefix="p-", expected=3, created_after=None,
-                                deadline=1.0, poll_interval=5, aws_conn_id="conn", region_name="eu-west-1",
-                                verify="/ca.pem", botocore_config={"retries": {"max_attempts": 3}})
+    aws = AwsSettings.of("conn", "eu-west-1", "/ca.pem", {"retries": {"max_attempts": 3}})
+    trigger = HumanLoopsTrigger(flow_definition_arn=ARN, plan=WaitPlan(expected=3, name_prefix="p-").to_dict(),
+                                deadline=1.0, poll_interval=5, aws=aws.to_dict())
     path, kwargs = trigger.serialize()
     assert path == "human_review.triggers.HumanLoopsTrigger"
     assert HumanLoopsTrigger(**kwargs).serialize() == (path, kwargs)
-    assert kwargs["region_name"] == "eu-west-1" and kwargs["verify"] == "/ca.pem"
-    assert kwargs["botocore_config"] == {"retries": {"max_attempts": 3}}
+    assert kwargs["aws"] == {"aws_conn_id": "conn", "region_name": "eu-west-1", "verify": "/ca.pem",
+                             "botocore_config": {"retries": {"max_attempts": 3}}}
+    assert kwargs["plan"] == {"expected": 3, "name_prefix": "p-", "dry_run": False}
+    # the sensor hands the trigger the settings it was given, whole
+    from human_review.sensors import WaitForHumanLoopsSensor
+
+    sensor = WaitForHumanLoopsSensor(task_id="w", routed=[], flow_definition_arn=ARN, aws_conn_id="conn",
+                                     region_name="eu-west-1", verify="/ca.pem",
+                                     botocore_config={"retries": {"max_attempts": 3}})
+    assert sensor.aws == aws
+
+
+def test_unknown_flow_definition_ends_the_wait_at_once_with_the_reason(stack):
+    """A permanent error (here: a flow definition the service does not know) is an error event on
+    the first poll, not two days of retries until the deadline."""
+    t0 = time.monotonic()
+    missing = ARN.replace("content-moderation", "no-such-flow")
+    event = first_event(trigger_for("wait-unknown", 1, deadline_in=3600, arn=missing))
+    assert event["status"] == "error" and event["code"] == "ResourceNotFoundException", event
+    assert time.monotonic() - t0 < 30
+
+    from human_review.exceptions import HumanLoopWaitError
+    from human_review.sensors import WaitForHumanLoopsSensor
+
+    sensor = WaitForHumanLoopsSensor(task_id="wait", routed=[], flow_definition_arn=missing, region_name="us-east-1")
+    with pytest.raises(HumanLoopWaitError, match="ResourceNotFoundException"):
+        sensor.execute_complete({}, event)
+
+
+def test_wrong_credentials_end_the_wait_at_once(stack, monkeypatch):
+    conn = json.loads(os.environ["AIRFLOW_CONN_AWS_DEFAULT"])
+    monkeypatch.setenv("AIRFLOW_CONN_AWS_BADKEY", json.dumps({**conn, "password": "not-the-secret"}))
+    event = first_event(trigger_for("wait-badkey", 1, deadline_in=3600, aws_conn_id="aws_badkey"))
+    assert event["status"] == "error" and "signature" in event["message"].lower(), event
+
+
+def test_missing_trigger_event_fails_loudly_and_stops_nothing(stack):
+    """Guessing 'timeout' from a missing event would stop every open loop of the run."""
+    from human_review.exceptions import HumanLoopWaitError
+    from human_review.sensors import WaitForHumanLoopsSensor
+
+    names = start_loops("wait-no-event", 2)
+    routed = [{"batch": 0, "routing": "x", "loops": 2, "loop_prefix": loop_prefix("content-moderation", "wait-no-event"),
+               "earliest_loop": (dt.datetime.now(dt.timezone.utc) - dt.timedelta(minutes=5)).isoformat()}]
+    sensor = WaitForHumanLoopsSensor(task_id="wait", routed=routed, flow_definition_arn=ARN, region_name="us-east-1")
+    for event in (None, {}, {"status": "what"}):
+        with pytest.raises(HumanLoopWaitError, match="without a valid event"):
+            sensor.execute_complete({}, event)
+    client = stack.a2i_client()
+    assert {client.describe_human_loop(HumanLoopName=n)["HumanLoopStatus"] for n in names} == {"InProgress"}
 
 
 def test_trigger_fires_when_reviewers_finish(stack):
-    from human_review.simulated_reviewers import SimulatedReviewers
+    from human_review_dev.reviewers import SimulatedReviewers
 
     names = start_loops("wait-done", 5)
     with SimulatedReviewers(stack.review_url, ["content-moderation"], workers=2):
@@ -86,7 +136,7 @@ def test_timeout_stops_open_loops(stack):
     event = first_event(trigger_for("wait-timeout", len(names), deadline_in=0.5))
     assert event == {"status": "timeout", "counts": {"InProgress": 3}}
 
-    routed = [{"batch": 0, "loops": 3, "loop_prefix": loop_prefix("content-moderation", "wait-timeout"),
+    routed = [{"batch": 0, "routing": "x", "loops": 3, "loop_prefix": loop_prefix("content-moderation", "wait-timeout"),
                "earliest_loop": (dt.datetime.now(dt.timezone.utc) - dt.timedelta(minutes=5)).isoformat()}]
     sensor = WaitForHumanLoopsSensor(task_id="wait", routed=routed, flow_definition_arn=ARN, region_name="us-east-1")
     result = sensor.execute_complete({}, event)
@@ -94,11 +144,18 @@ def test_timeout_stops_open_loops(stack):
     client = stack.a2i_client()
     assert {client.describe_human_loop(HumanLoopName=n)["HumanLoopStatus"] for n in names} == {"Stopped"}
 
+    # on_timeout: fail no longer fails the wait itself (that left no report): it keeps the loops open and
+    # tells the report task to fail the run once the report is written
+    names = start_loops("wait-timeout-fail", 2)
+    routed[0]["loop_prefix"] = loop_prefix("content-moderation", "wait-timeout-fail")
     failing = WaitForHumanLoopsSensor(task_id="wait2", routed=routed, flow_definition_arn=ARN, on_timeout="fail")
-    from airflow.sdk.exceptions import AirflowSensorTimeout
-
-    with pytest.raises(AirflowSensorTimeout):
-        failing.execute_complete({}, event)
+    result = failing.execute_complete({}, {"status": "timeout", "counts": {"InProgress": 2}})
+    assert result["fail_run"] is True and result["stopped"] == 0
+    assert {client.describe_human_loop(HumanLoopName=n)["HumanLoopStatus"] for n in names} == {"InProgress"}
+    stopping = WaitForHumanLoopsSensor(task_id="wait3", routed=routed, flow_definition_arn=ARN,
+                                       on_timeout="stop-and-fail")
+    result = stopping.execute_complete({}, {"status": "timeout", "counts": {"InProgress": 2}})
+    assert result["fail_run"] is True and result["stopped"] == 2
 
 
 def test_sensor_rejects_bad_arguments():

@@ -4,6 +4,7 @@ and the route stage recording AWS-managed loops."""
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import io
 import json
@@ -43,17 +44,6 @@ def rekognition(**options):
     return backend, Stubber(c)
 
 
-def a2i_hook(backend):
-    """The real HumanLoopHook.describe over a stubbed sagemaker-a2i-runtime client."""
-    from human_review.hooks import HumanLoopHook
-
-    hook = HumanLoopHook(aws_conn_id=None, region_name="us-east-1")
-    c = client("sagemaker-a2i-runtime")
-    hook.__dict__["conn"] = c
-    backend._a2i = hook
-    return Stubber(c)
-
-
 LABELS = {"ModerationLabels": [{"Confidence": 91.5, "Name": "Suggestive", "ParentName": "", "TaxonomyLevel": 1}],
           "ModerationModelVersion": "7.0"}
 ITEM = ItemContext(bucket="photos", key="incoming/a.jpg", size=1000, loop_name="content-moderation-abc-1",
@@ -67,7 +57,7 @@ def test_rekognition_custom_uses_s3object_and_min_confidence():
                       {"Image": {"S3Object": {"Bucket": "photos", "Name": "incoming/a.jpg"}}, "MinConfidence": 40.0})
     with stub:
         out = backend.predict_item(image, ItemContext(bucket="photos", key="incoming/a.jpg", size=1000))
-    assert out["ModerationLabels"][0]["Name"] == "Suggestive" and "_managed_loop" not in out
+    assert out.prediction["ModerationLabels"][0]["Name"] == "Suggestive" and out.managed_loop is None
     stub.assert_no_pending_responses()
 
 
@@ -76,7 +66,7 @@ def test_rekognition_bytes_and_size_limits():
     data = jpeg()
     stub.add_response("detect_moderation_labels", dict(LABELS), {"Image": {"Bytes": data}, "MinConfidence": 50.0})
     with stub:
-        assert backend.predict_item(decode("a.jpg", data), ITEM)["ModerationLabels"]
+        assert backend.predict_item(decode("a.jpg", data), ITEM).prediction["ModerationLabels"]
     big = decode("a.jpg", data)
     object.__setattr__(big, "data", data + b"\0" * (5 * 1024 * 1024))
     with pytest.raises(InvalidImageError, match="5 MB"):
@@ -103,7 +93,7 @@ def test_rekognition_throttling_is_retried_then_succeeds():
         stub.add_client_error("detect_moderation_labels", service_error_code=code, http_status_code=400)
     stub.add_response("detect_moderation_labels", dict(LABELS))
     with stub:
-        assert backend.predict_item(decode("a.jpg", jpeg()), ITEM)["ModerationLabels"]
+        assert backend.predict_item(decode("a.jpg", jpeg()), ITEM).prediction["ModerationLabels"]
     stub.assert_no_pending_responses()
 
 
@@ -118,8 +108,7 @@ def test_rekognition_throttling_gives_up_after_its_retries():
 
 def test_rekognition_aws_managed_loop_is_recorded_from_the_activation_output():
     backend, stub = rekognition(human_loop="aws-managed")
-    a2i = a2i_hook(backend)
-    a2i.add_client_error("describe_human_loop", service_error_code="ResourceNotFoundException", http_status_code=404)
+    assert backend.starts_loops
     tree = {"Conditions": [{"ConditionType": "ModerationLabelConfidenceCheck", "EvaluationResult": True,
                             "ConditionParameters": {"ModerationLabelName": "Suggestive", "ConfidenceLessThan": 98}}]}
     response = {**LABELS, "HumanLoopActivationOutput": {
@@ -130,43 +119,39 @@ def test_rekognition_aws_managed_loop_is_recorded_from_the_activation_output():
                 "HumanLoopConfig": {"HumanLoopName": ITEM.loop_name, "FlowDefinitionArn": FLOW,
                                     "DataAttributes": {"ContentClassifiers": ["FreeOfPersonallyIdentifiableInformation"]}}}
     stub.add_response("detect_moderation_labels", response, expected)
-    with stub, a2i:
+    with stub:
         out = backend.predict_item(decode("a.jpg", jpeg()), ITEM)
-    loop = out["_managed_loop"]
-    assert loop["loop_name"] == ITEM.loop_name and loop["HumanLoopArn"].endswith(ITEM.loop_name)
-    assert loop["results"] == tree and "HumanLoopActivationOutput" not in out
+    loop = out.managed_loop
+    assert loop.loop_name == ITEM.loop_name and loop.loop_arn.endswith(ITEM.loop_name) and not loop.existing
+    assert loop.results == tree and "HumanLoopActivationOutput" not in out.prediction
 
 
-def test_rekognition_aws_managed_retry_finds_the_loop_and_starts_none():
+def test_rekognition_aws_managed_retry_with_an_existing_loop_asks_for_none():
+    """The infer stage found the loop an earlier try started: no HumanLoopConfig in the request."""
     backend, stub = rekognition(human_loop="aws-managed")
-    a2i = a2i_hook(backend)
-    a2i.add_response("describe_human_loop", {
-        "CreationTime": dt.datetime(2026, 11, 21, 2, tzinfo=dt.timezone.utc), "HumanLoopStatus": "InProgress",
-        "HumanLoopName": ITEM.loop_name, "HumanLoopArn": f"arn:aws:sagemaker:us-east-1:0:human-loop/{ITEM.loop_name}",
-        "FlowDefinitionArn": FLOW}, {"HumanLoopName": ITEM.loop_name})
+    arn = f"arn:aws:sagemaker:us-east-1:0:human-loop/{ITEM.loop_name}"
     stub.add_response("detect_moderation_labels", dict(LABELS),
                       {"Image": {"S3Object": {"Bucket": "photos", "Name": "incoming/a.jpg"}}, "MinConfidence": 50.0})
-    with stub, a2i:
-        loop = backend.predict_item(decode("a.jpg", jpeg()), ITEM)["_managed_loop"]
-    assert loop["existing"] and loop["HumanLoopArn"].endswith(ITEM.loop_name)
+    with stub:
+        loop = backend.predict_item(decode("a.jpg", jpeg()), dataclasses.replace(ITEM, existing_loop_arn=arn)).managed_loop
+    assert loop.existing and loop.loop_arn == arn
 
 
 def test_rekognition_loop_quota_keeps_the_prediction_and_says_why():
     backend, stub = rekognition(human_loop="aws-managed")
-    a2i = a2i_hook(backend)
-    a2i.add_client_error("describe_human_loop", service_error_code="ResourceNotFoundException", http_status_code=404)
     stub.add_client_error("detect_moderation_labels", service_error_code="HumanLoopQuotaExceededException",
                           service_message="too many loops", http_status_code=402)
     stub.add_response("detect_moderation_labels", dict(LABELS))
-    with stub, a2i:
+    with stub:
         out = backend.predict_item(decode("a.jpg", jpeg()), ITEM)
-    assert out["ModerationLabels"] and "HumanLoopQuotaExceededException: too many loops" in out["_managed_loop"]["error"]
+    assert out.prediction["ModerationLabels"] and "HumanLoopQuotaExceededException: too many loops" in out.managed_loop.error
 
 
 def test_route_records_managed_loops_and_falls_back_on_quota(tmp_path, project_root, monkeypatch):
     from human_review import storage
     from human_review.config import load_pipeline
     from human_review.hooks import HumanLoopHook
+    from human_review.records import PredictionsRef, Routing, Status
     from human_review.stages.route import route
     from human_review.stages.run import RunContext
 
@@ -183,24 +168,24 @@ def test_route_records_managed_loops_and_falls_back_on_quota(tmp_path, project_r
     low = {"ModerationLabels": [{"Name": "Suggestive", "Confidence": 60.0, "ParentName": ""}]}
     records = [
         {"key": "a.jpg", "size": 1, "status": "predicted", "prediction": low,
-         "managed_loop": {"loop_name": run.loop_name("a.jpg"), "HumanLoopArn": "arn/x", "results": tree}},
+         "managed_loop": {"loop_name": run.loop_name("a.jpg"), "loop_arn": "arn/x", "results": tree}},
         {"key": "b.jpg", "size": 1, "status": "predicted", "prediction": {"ModerationLabels": []},
-         "managed_loop": {"loop_name": run.loop_name("b.jpg"), "HumanLoopArn": None, "results": {"Conditions": []}}},
+         "managed_loop": {"loop_name": run.loop_name("b.jpg"), "results": {"Conditions": []}}},
         {"key": "c.jpg", "size": 1, "status": "predicted", "prediction": low,
          "managed_loop": {"loop_name": run.loop_name("c.jpg"), "error": "HumanLoopQuotaExceededException: full"}},
         {"key": "d.jpg", "size": 1, "status": "invalid", "reason": "Rekognition InvalidImageFormatException: x"},
     ]
     uri = storage.write_jsonl(run.batch_uri(0, "predictions.jsonl"), records)
-    result = route(run, {"batch": 0, "predictions": uri})
-    items = {i["key"]: i for i in storage.read_json(result["routing"])["items"]}
-    assert items["a.jpg"]["flagged"] and items["a.jpg"]["loop_name"] == run.loop_name("a.jpg")
-    assert items["a.jpg"]["audit_only"] and items["a.jpg"]["flagged_by"] == ["Sampling"]
-    assert items["a.jpg"]["loop_created"] == created.isoformat()
-    assert not items["b.jpg"]["flagged"] and "loop_name" not in items["b.jpg"]
-    assert items["c.jpg"]["flagged"] and "HumanLoopQuotaExceededException" in items["c.jpg"]["reasons"][0]
+    result = route(run, PredictionsRef(batch=0, predictions=uri))
+    items = {i.key: i for i in Routing.from_dict(storage.read_json(result.routing)).items}
+    assert items["a.jpg"].flagged and items["a.jpg"].loop_name == run.loop_name("a.jpg")
+    assert items["a.jpg"].audit_sample and items["a.jpg"].flagged_by == ["Sampling"]
+    assert items["a.jpg"].loop_created == created.isoformat()
+    assert not items["b.jpg"].flagged and items["b.jpg"].loop_name is None
+    assert items["c.jpg"].flagged and "HumanLoopQuotaExceededException" in items["c.jpg"].reasons[0]
     assert started == [run.loop_name("c.jpg")]  # only the quota fallback is started by the pipeline
-    assert items["d.jpg"]["status"] == "invalid"
-    assert result["loops"] == 2 and result["loop_prefix"] == run.loop_prefix
+    assert items["d.jpg"].status == Status.INVALID
+    assert result.loops == 2 and result.loop_prefix == run.loop_prefix
 
 
 def test_sagemaker_ssd_parser_matches_the_a2i_sample_shape():

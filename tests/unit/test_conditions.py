@@ -88,7 +88,7 @@ def test_sampling_is_deterministic_and_close_to_its_percentage():
     again = [evaluate(doc, {}, sampling_key=f"p|img-{i}.jpg").activated for i in range(200)]
     assert again == picks[:200]
     ev = evaluate(doc, {}, sampling_key="p|img-1.jpg")
-    assert ev.audit_only == ev.activated
+    assert ev.audit_sample == ev.activated
     assert 0 <= sampling_fraction("x") < 100
 
 

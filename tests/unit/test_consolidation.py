@@ -5,7 +5,6 @@ from __future__ import annotations
 import pytest
 
 from human_review.reports.consolidation import MODERATION_ANSWER_KEYS, changed, compare, consolidate, iou
-from human_review.stages.report import consolidate as consolidate_from_stage
 
 KEY = MODERATION_ANSWER_KEYS[0]
 
@@ -18,10 +17,6 @@ def boxes(*bs: tuple, worker: str = "w") -> dict:
     return {"workerId": worker, "answerContent": {"annotatedResult": {
         "boundingBoxes": [{"label": b[0], "left": b[1], "top": b[2], "width": b[3], "height": b[4]} for b in bs],
         "inputImageProperties": {"width": 640, "height": 480}}}}
-
-
-def test_stage_module_still_exports_consolidate():
-    assert consolidate_from_stage is consolidate
 
 
 def test_single_answer_is_the_answer():

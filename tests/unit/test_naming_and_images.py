@@ -9,7 +9,7 @@ import pytest
 from human_review.exceptions import InvalidImageError
 from human_review.images import decode, sniff
 from human_review.naming import LOOP_NAME, loop_name, loop_prefix, run_key
-from human_review.samples import broken_files, sample_photos
+from human_review_dev.samples import broken_files, sample_photos
 
 
 def test_loop_names_are_stable_valid_and_share_the_run_prefix():
@@ -73,3 +73,12 @@ def test_face_detector_finds_the_astronauts_face_with_high_confidence():
     assert 120 < box["Left"] < 260 and 40 < box["Top"] < 160 and 50 < box["Width"] < 150
     coffee = backend.predict(decode("coffee.png", photos["coffee.png"]))
     assert coffee["Detections"] == []
+
+
+def test_report_keys_are_unique_per_dag_run():
+    """Issue 12: a manual run whose run id spells a dated run's key must not overwrite its report."""
+    dated = run_key(dt.datetime(2026, 11, 20, 2, tzinfo=dt.timezone.utc), "scheduled__2026-11-20T02:00:00+00:00")
+    assert run_key(None, dated) != dated
+    assert run_key(None, "a b") != run_key(None, "a/b")  # both clean up to "a-b"
+    assert run_key(None, "manual__x") == run_key(None, "manual__x")  # stable across retries and reruns
+    assert run_key(None, "../../etc") .startswith("id-etc-")  # path-safe

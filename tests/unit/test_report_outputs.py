@@ -9,17 +9,19 @@ import pandas as pd
 import pyarrow.parquet as pq
 import pytest
 
-from human_review.reports import bench, build, ground_truth, metrics
+from human_review.reports import build, ground_truth, metrics
+from human_review_dev.bench import report as bench
 
 PINNED_SCHEMA = {  # changing this breaks readers of report.parquet: update docs/reports.md with it
     "pipeline": "string", "run_key": "string", "object_key": "string", "image_uri": "string",
     "size_bytes": "int64", "image_width": "int64", "image_height": "int64", "status": "string",
     "reason": "string", "flagged": "bool", "flagged_by": "string", "audit_sample": "bool",
     "model_summary": "string", "model_output": "string", "model_confidence": "double",
-    "inference_ms": "double", "loop_name": "string", "loop_status": "string", "answers": "int64",
+    "inference_ms": "double", "decode_note": "string", "loop_name": "string", "loop_status": "string", "answers": "int64",
     "workers": "string", "worker_answers": "string", "human_answer": "string", "human_changed": "bool",
     "disputed": "bool", "agreement": "double", "label_changes": "string", "final_answer": "string",
     "final_source": "string",
+    "model_claims": "string", "decision_confidence": "double",
 }
 
 
@@ -147,7 +149,7 @@ def test_ground_truth_multilabel_manifest():
 
 def test_training_export_writes_the_manifest_next_to_the_report(tmp_path, project_root, rows):
     from human_review.config import load_pipeline
-    from human_review.reports.export import export_run
+    from human_review.stages.export import export_run
 
     text = (project_root / "include" / "pipelines" / "object_detection.yaml").read_text()
     (tmp_path / "object_detection.yaml").write_text(

@@ -29,6 +29,7 @@ def reports(tmp_path, project_root, monkeypatch):
     run_dir.mkdir(parents=True)
     summary = {"pipeline": "object-detection", "run_key": RUN, "images": 13, "flagged_share": 0.5, "reviewed": 6,
                "changed_by_reviewers": 3, "mean_agreement": 0.9, "generated_at": "2026-11-20T03:00:00+00:00",
+               "dag_id": "human_review_object_detection", "dag_run_id": "scheduled__2026-11-20T02:00:00+00:00",
                "files": {"html": f"{prefix}/object-detection/{RUN}/report.html"}}
     (run_dir / "summary.json").write_text(json.dumps(summary))
     (run_dir / "report.html").write_text("<!DOCTYPE html><title>r</title><img src='data:image/jpeg;base64,AAAA'>")
@@ -81,6 +82,10 @@ def test_signed_in_sees_runs_and_reports(reports, client, token):
     assert index.status_code == 200, index.text
     assert "object-detection" in index.text and f'href="object-detection/{RUN}/report.html"' in index.text
     assert "50.0%" in index.text  # flagged share, a headline number
+    # the run as the Airflow UI names it, linked to its page there; every column has a header
+    assert ('<a href="/dags/human_review_object_detection/runs/scheduled__2026-11-20T02%3A00%3A00%2B00%3A00">'
+            "scheduled__2026-11-20T02:00:00+00:00</a>") in index.text
+    assert "<th>dry run</th>" in index.text and "<th></th>" not in index.text
     page = client.get(f"/object-detection/{RUN}/report.html", headers=headers)
     assert page.status_code == 200 and "data:image/jpeg" in page.text
     assert "default-src 'none'" in page.headers["content-security-policy"]
@@ -102,3 +107,4 @@ def test_plugin_registers_the_app_and_the_nav_entry():
     assert mount["url_prefix"] == "/review-reports"
     [view] = ReviewReportsPlugin.external_views
     assert view["href"] == "/review-reports/" and view["destination"] == "nav"
+    assert "category" not in view  # in the main navigation, not only under Browse

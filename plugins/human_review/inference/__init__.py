@@ -7,10 +7,11 @@ the task that runs inference. See docs/backends.md for each backend's YAML.
 
 from __future__ import annotations
 
+BATCH_TRANSFORM = "sagemaker-batch-transform"  # predicts whole batches: the DAG has a transform branch
 BACKENDS: dict[str, str] = {
     "local-moderation": "human_review.inference.local:LocalModerationModel",
     "local-face-detection": "human_review.inference.local:LocalFaceDetector",
     "rekognition-moderation": "human_review.inference.rekognition:RekognitionModerationBackend",
     "sagemaker-endpoint": "human_review.inference.sagemaker:SageMakerEndpointBackend",
-    "sagemaker-batch-transform": "human_review.inference.batch_transform:BatchTransformBackend",
+    BATCH_TRANSFORM: "human_review.inference.batch_transform:BatchTransformBackend",
 }

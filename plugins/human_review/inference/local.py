@@ -34,6 +34,7 @@ MODERATION_CATEGORIES = (
 class LocalModerationModel(ModelBackend):
     kind = "moderation"
     labels = MODERATION_CATEGORIES
+    default_max_side = 512  # open_nsfw looks at 224x224: more pixels only cost time
 
     def __init__(self, min_confidence: float = 50.0, threads: int | None = None) -> None:
         super().__init__(min_confidence=min_confidence)
@@ -60,6 +61,9 @@ class LocalModerationModel(ModelBackend):
 class LocalFaceDetector(ModelBackend):
     kind = "detection"
     labels = ("face",)
+    # HOG finds faces down to ~80 px (40 px with upsample 1): 1280 px keeps a face that fills 1/30 of a
+    # 48 MP photo's width findable, in well under a second and ~50 MB
+    default_max_side = 1280
 
     def __init__(self, adjust_threshold: float = 0.0, upsample: int = 1) -> None:
         super().__init__(adjust_threshold=adjust_threshold, upsample=upsample)
@@ -84,8 +88,10 @@ class LocalFaceDetector(ModelBackend):
             rects, margins, _ = self._detector.run(pixels, self.upsample, self.adjust_threshold)
         detections = []
         for rect, margin in zip(rects, margins):
-            left, top = max(0, rect.left()), max(0, rect.top())
-            right, bottom = min(image.width, rect.right()), min(image.height, rect.bottom())
+            # boxes found on the downscaled image, in the original's pixels (what the reviewer sees)
+            left, top = max(0, image.to_original(rect.left())), max(0, image.to_original(rect.top()))
+            right = min(image.width, image.to_original(rect.right()))
+            bottom = min(image.height, image.to_original(rect.bottom()))
             detections.append(
                 {
                     "Name": "face",

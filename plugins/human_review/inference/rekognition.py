@@ -6,8 +6,9 @@
   loop name and the flow definition's ARN; Rekognition evaluates the flow definition's
   conditions and starts the loop. The response's `HumanLoopActivationOutput` is recorded and the
   route stage records that loop (it starts none), so the wait and report stages find it by name
-  like any other loop of the run. Before such a call the loop name is described: a retried or
-  re-run task finds the loop and calls Rekognition without `HumanLoopConfig`.
+  like any other loop of the run. The infer stage describes the loop name before such a call
+  (`ItemContext.existing_loop_arn`): a retried or re-run task finds the loop and calls
+  Rekognition without `HumanLoopConfig`. This backend builds requests; it calls no A2I API.
 
 Images go as `S3Object` (the source bucket must be in Rekognition's region; up to 15 MB) or,
 with `image: bytes` for buckets Rekognition cannot read (another account, a local S3), as
@@ -27,19 +28,18 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from human_review.exceptions import InvalidImageError
+from human_review.exceptions import InvalidImageError, error_code, error_message
 from human_review.images import DecodedImage
-from human_review.inference.base import ItemContext
+from human_review.inference.base import ItemContext, ItemPrediction
 from human_review.inference.local import MODERATION_CATEGORIES
 from human_review.inference.remote import RemoteBackend
-from human_review.exceptions import error_code
+from human_review.records import ManagedLoop
 
 MAX_S3_BYTES = 15 * 1024 * 1024
 MAX_INLINE_BYTES = 5 * 1024 * 1024
 FORMATS = ("JPEG", "PNG")
 INVALID_IMAGE_ERRORS = frozenset({"InvalidImageFormatException", "ImageTooLargeException", "InvalidS3ObjectException"})
 QUOTA_ERROR = "HumanLoopQuotaExceededException"
-MANAGED_LOOP = "_managed_loop"  # key of the prediction the infer stage moves to the record
 
 
 class RekognitionModerationBackend(RemoteBackend):
@@ -68,6 +68,10 @@ class RekognitionModerationBackend(RemoteBackend):
     @property
     def managed(self) -> bool:
         return self.options.get("human_loop", "custom") == "aws-managed"
+
+    @property
+    def starts_loops(self) -> bool:
+        return self.managed
 
     @property
     def model_version(self) -> str:
@@ -99,43 +103,32 @@ class RekognitionModerationBackend(RemoteBackend):
     def predict(self, image: DecodedImage) -> dict[str, Any]:
         return self._detect({"Image": self._image(image, None), "MinConfidence": self.min_confidence}, image.key)
 
-    def predict_item(self, image: DecodedImage, item: ItemContext) -> dict[str, Any]:
+    def predict_item(self, image: DecodedImage, item: ItemContext) -> ItemPrediction:
         request = {"Image": self._image(image, item), "MinConfidence": self.min_confidence}
         if not (self.managed and item.loop_name and item.flow_definition_arn):
-            return self._detect(request, item.key)
-        loop = {"loop_name": item.loop_name}
-        existing = self.describe_loop(item.loop_name)
-        if existing is not None:  # a retry or a rerun: Rekognition started this loop before
-            response = self._detect(request, item.key)
-            loop.update(HumanLoopArn=existing.get("HumanLoopArn"), existing=True)
-        else:
-            managed = {
-                **request,
-                "HumanLoopConfig": {
-                    "HumanLoopName": item.loop_name,
-                    "FlowDefinitionArn": item.flow_definition_arn,
-                    "DataAttributes": {"ContentClassifiers": ["FreeOfPersonallyIdentifiableInformation"]},
-                },
-            }
-            try:
-                response = self._detect(managed, item.key)
-            except Exception as e:
-                if error_code(e) != QUOTA_ERROR:
-                    raise
-                response = self._detect(request, item.key)
-                loop["error"] = f"{QUOTA_ERROR}: {getattr(e, 'response', {}).get('Error', {}).get('Message', e)}"
-            else:
-                output = response.pop("HumanLoopActivationOutput", None) or {}
-                loop["HumanLoopArn"] = output.get("HumanLoopArn")
-                loop["reasons"] = output.get("HumanLoopActivationReasons") or []
-                raw = output.get("HumanLoopActivationConditionsEvaluationResults")
-                loop["results"] = json.loads(raw) if isinstance(raw, str) and raw else raw
-        response[MANAGED_LOOP] = loop
-        return response
-
-    def describe_loop(self, name: str) -> dict[str, Any] | None:
-        from human_review.hooks import HumanLoopHook
-
-        if getattr(self, "_a2i", None) is None:
-            self._a2i = HumanLoopHook(aws_conn_id=self.aws_conn_id, region_name=self.region_name)
-        return self._a2i.describe(name)
+            return ItemPrediction(self._detect(request, item.key))
+        loop = ManagedLoop(loop_name=item.loop_name)
+        if item.existing_loop_arn is not None:  # a retry or a rerun: Rekognition started this loop before
+            loop.loop_arn, loop.existing = item.existing_loop_arn, True
+            return ItemPrediction(self._detect(request, item.key), loop)
+        managed = {
+            **request,
+            "HumanLoopConfig": {
+                "HumanLoopName": item.loop_name,
+                "FlowDefinitionArn": item.flow_definition_arn,
+                "DataAttributes": {"ContentClassifiers": ["FreeOfPersonallyIdentifiableInformation"]},
+            },
+        }
+        try:
+            response = self._detect(managed, item.key)
+        except Exception as e:
+            if error_code(e) != QUOTA_ERROR:
+                raise
+            loop.error = f"{QUOTA_ERROR}: {error_message(e)}"
+            return ItemPrediction(self._detect(request, item.key), loop)
+        output = response.pop("HumanLoopActivationOutput", None) or {}
+        loop.loop_arn = output.get("HumanLoopArn")
+        loop.reasons = output.get("HumanLoopActivationReasons") or []
+        raw = output.get("HumanLoopActivationConditionsEvaluationResults")
+        loop.results = json.loads(raw) if isinstance(raw, str) and raw else raw
+        return ItemPrediction(response, loop)

@@ -34,6 +34,7 @@ class RemoteBackend(ModelBackend):
         retries: int = 4,
         concurrency: int = 10,
         client: Any = None,
+        start_full: bool = True,
         **options: Any,
     ) -> None:
         type(self).validate_options(options)
@@ -42,7 +43,7 @@ class RemoteBackend(ModelBackend):
         self.region_name = region_name
         self.retries = int(retries)
         self.concurrency = int(concurrency)
-        self.bucket = TokenBucket(requests_per_second, burst)
+        self.bucket = TokenBucket(requests_per_second, burst, start_full=start_full)
         self._client = client
         self._lock = threading.Lock()
 

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
+import uuid
 from datetime import datetime
 from typing import Any
 
@@ -31,20 +33,43 @@ def output_location(loop: Loop) -> tuple[str, str]:
     return bucket, "/".join(parts)
 
 
+def worker_identity(issuer: str, worker: str) -> tuple[str, dict[str, str]]:
+    """(workerId, identityData) of a reviewer, as A2I writes them: opaque and stable per worker.
+
+    AWS (https://docs.aws.amazon.com/sagemaker/latest/dg/a2i-output-data.html) writes a 16-character
+    workerId and ``workerMetadata.identityData`` with ``identityProviderType`` ("Cognito" or "Oidc"),
+    ``issuer`` (the identity provider's URL) and ``sub`` (the worker's id there). Locally the
+    identity comes from the portal's sign-in or Airflow's auth manager, an OIDC-like provider: the
+    type is "Oidc", the issuer the service's (setting ``issuer``), and both ids derive from the
+    issuer and the reviewer's name, so they are the same for that reviewer in every loop.
+    """
+    digest = hashlib.sha256(f"{issuer}\n{worker}".encode()).hexdigest()
+    sub = str(uuid.uuid5(uuid.NAMESPACE_URL, f"{issuer}#{worker}"))
+    return digest[:16], {"identityProviderType": "Oidc", "issuer": issuer, "sub": sub}
+
+
+def time_spent(task: Task) -> float:
+    """timeSpentInSeconds: the reviewer's active time on the task page, as A2I reports it; the wall
+    time from claim to submission when the page did not measure it (an API client), never more."""
+    assert task.claimed_at is not None and task.submitted_at is not None
+    wall = (task.submitted_at - task.claimed_at).total_seconds()
+    active = task.active_seconds
+    return round(min(active, wall) if active is not None else wall, 3)
+
+
 def build_output(loop: Loop, answers: list[Task], issuer: str) -> dict[str, Any]:
     human_answers = []
     for a in answers:
         assert a.claimed_at is not None and a.submitted_at is not None and a.worker_id is not None
+        worker_id, identity = worker_identity(issuer, a.worker_id)
         human_answers.append(
             {
                 "acceptanceTime": a2i_time(a.claimed_at),
                 "answerContent": a.answer,
                 "submissionTime": a2i_time(a.submitted_at),
-                "timeSpentInSeconds": round((a.submitted_at - a.claimed_at).total_seconds(), 3),
-                "workerId": a.worker_id,
-                "workerMetadata": {
-                    "identityData": {"identityProviderType": "Local", "issuer": issuer, "sub": a.worker_id}
-                },
+                "timeSpentInSeconds": time_spent(a),
+                "workerId": worker_id,
+                "workerMetadata": {"identityData": identity},
             }
         )
     return {
@@ -53,6 +78,13 @@ def build_output(loop: Loop, answers: list[Task], issuer: str) -> dict[str, Any]
         "humanLoopName": loop.name,
         "inputContent": loop.input,
     }
+
+
+def reviewers_location(loop: Loop) -> tuple[str, str]:
+    """(bucket, key) of reviewers.json, next to output.json: {workerId: reviewer name}. A2I writes no
+    such file; the local service keeps the names here, outside output.json, for the report."""
+    bucket, key = output_location(loop)
+    return bucket, key.rsplit("/", 1)[0] + "/reviewers.json"
 
 
 class OutputWriter:
@@ -73,8 +105,13 @@ class OutputWriter:
     def finalize(self, loop: Loop) -> bool:
         """Write the loop's output.json, then mark it Completed (so Completed implies the file exists)."""
         bucket, key = output_location(loop)
-        body = build_output(loop, self.store.answers(loop.name), self.issuer)
+        answers = self.store.answers(loop.name)
+        body = build_output(loop, answers, self.issuer)
+        names = {worker_identity(self.issuer, a.worker_id)[0]: a.worker_id for a in answers if a.worker_id}
         try:
+            r_bucket, r_key = reviewers_location(loop)
+            self.s3.put_object(Bucket=r_bucket, Key=r_key, Body=json.dumps(names).encode(),
+                               ContentType="application/json")
             self.s3.put_object(
                 Bucket=bucket, Key=key, Body=json.dumps(body).encode(), ContentType="application/json"
             )

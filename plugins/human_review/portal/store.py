@@ -1,20 +1,30 @@
 """Persistent state of the review service: human loops and their task slots (SQLAlchemy 2 Core).
 
-SQLite by default (WAL, usable from uvicorn's thread pool); written so PostgreSQL works too:
-claims run in a transaction, select with ``FOR UPDATE SKIP LOCKED`` (compiled away on SQLite) and
-update conditionally, so two workers never get the same slot.
+SQLite by default (WAL, busy_timeout, usable from uvicorn's thread pool and from several worker
+processes); written so PostgreSQL works too: claims select with ``FOR UPDATE SKIP LOCKED``
+(compiled away on SQLite) and update conditionally, so two workers never get the same slot.
 
-Lifecycle rules live here and are evaluated lazily (`refresh`) on every read and claim:
-- an ``InProgress`` loop whose availability lifetime has passed with answers missing becomes
-  ``Failed`` / ``Expired``;
-- a claimed slot not submitted within the flow definition's time limit goes back to the queue;
+Lifecycle rules are evaluated from the deadlines at read time, without writing:
+- an ``InProgress`` loop whose availability lifetime has passed with answers missing reads as
+  ``Failed`` / ``Expired``; a ``Stopping`` loop reads as ``Stopped``;
+- a claimed slot not submitted within the flow definition's time limit is free again (its task id
+  stops working);
 - a worker never holds or answers two slots of the same loop; a slot is answered once.
+`sweep` (run in the background by the app) writes those transitions down; nothing depends on when
+it last ran.
+
+A request the store refuses raises one of the `StoreError` kinds of ``errors.py`` (NotFound,
+Conflict, ...), which carry their A2I error code and HTTP status.
 """
 
 from __future__ import annotations
 
 import json
 import secrets
+import threading
+import time
+import zlib
+from contextlib import nullcontext
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from typing import Any, Callable
@@ -22,6 +32,8 @@ from typing import Any, Callable
 from sqlalchemy import (
     Column,
     DateTime,
+    Float,
+    Index,
     Integer,
     MetaData,
     String,
@@ -35,16 +47,26 @@ from sqlalchemy import (
     exists,
     func,
     insert,
+    or_,
     select,
+    text,
     update,
 )
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.pool import StaticPool
 
-from human_review.exceptions import HumanReviewError
+from human_review.portal.errors import StoreError  # noqa: F401 (re-exported: callers catch it)
+from human_review.portal.errors import Conflict, InvalidState, NotFound, NotYours, QuotaExceeded
 
 IN_PROGRESS, COMPLETED, FAILED, STOPPING, STOPPED = "InProgress", "Completed", "Failed", "Stopping", "Stopped"
+EXPIRED_REASON = "The human loop expired: its availability lifetime passed before every answer was submitted."
+
+# The in-flight quota is checked against a per-process count of open loops, recounted from the
+# database when it is older than this or within QUOTA_MARGIN of the quota (so the exact COUNT runs
+# near the limit, not on every start).
+OPEN_COUNT_TTL_SECONDS = 1.0
+QUOTA_MARGIN = 0.1
 
 metadata = MetaData()
 
@@ -83,17 +105,22 @@ task_slots = Table(
     Column("claim_expires_at", DateTime),
     Column("submitted_at", DateTime),
     Column("answer", Text),
+    # Seconds the reviewer was active on the task page (its script measures them); NULL: not sent.
+    Column("active_seconds", Float),
     UniqueConstraint("loop_name", "slot", name="uq_task_slots_loop_slot"),
     UniqueConstraint("loop_name", "worker_id", name="uq_task_slots_loop_worker"),
 )
 
-
-class StoreError(HumanReviewError):
-    """A request the store refuses; `kind` tells the API layer which error to return."""
-
-    def __init__(self, kind: str, message: str):
-        self.kind, self.message = kind, message  # kind: not_found | conflict | invalid | forbidden | quota
-        super().__init__(message)
+# Added for issue 9 (created on existing databases too, see Store.__init__): a queue's open loops
+# in id order (claims, the quota count), the sweep's expired loops, the sweep's lapsed claims, a
+# worker's slots.
+PERFORMANCE_INDEXES = (
+    Index("ix_human_loops_flow_status_id", human_loops.c.flow_definition_name, human_loops.c.status, human_loops.c.id),
+    Index("ix_human_loops_status_expires", human_loops.c.status, human_loops.c.expires_at),
+    Index("ix_task_slots_claim_expires", task_slots.c.claim_expires_at),
+    # "does this worker hold or answer a slot of this loop": without it PostgreSQL scans every slot per loop.
+    Index("ix_task_slots_worker", task_slots.c.worker_id, task_slots.c.loop_name),
+)
 
 
 def _naive(dt: datetime) -> datetime:
@@ -129,8 +156,13 @@ class Loop:
     completed_at: datetime | None
 
     @classmethod
-    def from_row(cls, row: Any) -> "Loop":
+    def from_row(cls, row: Any, now: datetime) -> "Loop":
+        """The loop as of `now` (naive UTC): a passed deadline reads as Failed/Expired, Stopping as Stopped."""
         m = dict(row._mapping)
+        if m["status"] == IN_PROGRESS and _naive(m["expires_at"]) <= now and m["answered_count"] < m["task_count"]:
+            m.update(status=FAILED, failure_code="Expired", failure_reason=EXPIRED_REASON)
+        elif m["status"] == STOPPING:
+            m["status"] = STOPPED
         for k in ("created_at", "expires_at", "completed_at"):
             m[k] = _aware(m[k])
         return cls(**m)
@@ -151,6 +183,7 @@ class Task:
     claim_expires_at: datetime | None
     submitted_at: datetime | None
     answer: Any
+    active_seconds: float | None = None
 
     @classmethod
     def from_row(cls, row: Any) -> "Task":
@@ -165,6 +198,7 @@ class Task:
             claim_expires_at=_aware(m["claim_expires_at"]),
             submitted_at=_aware(m["submitted_at"]),
             answer=json.loads(m["answer"]) if m["answer"] is not None else None,
+            active_seconds=m.get("active_seconds"),
         )
 
 
@@ -173,6 +207,8 @@ def make_engine(database_url: str) -> Engine:
         kwargs: dict[str, Any] = {"connect_args": {"check_same_thread": False, "timeout": 30}}
         if database_url in ("sqlite://", "sqlite:///:memory:"):
             kwargs["poolclass"] = StaticPool
+        else:
+            kwargs.update(pool_size=10, max_overflow=30)
         engine = create_engine(database_url, **kwargs)
 
         @event.listens_for(engine, "connect")
@@ -184,7 +220,23 @@ def make_engine(database_url: str) -> Engine:
             cur.close()
 
         return engine
-    return create_engine(database_url, pool_pre_ping=True)
+    # uvicorn's thread pool runs up to 40 requests at once per process.
+    return create_engine(database_url, pool_pre_ping=True, pool_size=10, max_overflow=30)
+
+
+# A claim's slot is free again once its time limit passes; it is held while the limit has not passed.
+def _slot_free(now: datetime):
+    return and_(
+        task_slots.c.submitted_at.is_(None),
+        or_(task_slots.c.worker_id.is_(None), task_slots.c.claim_expires_at <= now),
+    )
+
+
+def _loop_open(now: datetime):
+    return and_(human_loops.c.status == IN_PROGRESS, human_loops.c.expires_at > now)
+
+
+_CLEAR_CLAIM = {"worker_id": None, "claim_token": None, "claimed_at": None, "claim_expires_at": None}
 
 
 class Store:
@@ -192,47 +244,100 @@ class Store:
         self.engine = make_engine(database_url)
         self._clock = clock or (lambda: datetime.now(timezone.utc))
         metadata.create_all(self.engine)
+        for index in PERFORMANCE_INDEXES:  # create_all adds no index to a table that exists already
+            index.create(self.engine, checkfirst=True)
+        # SQLite has one writer at a time: threads of this process queue here rather than in
+        # SQLite's busy handler, which sleeps in steps up to 100 ms (other processes still do).
+        self._write_lock = threading.Lock() if self.engine.dialect.name == "sqlite" else nullcontext()
+        self._open_counts: dict[str, tuple[int, float]] = {}  # flow -> (open loops, monotonic time counted)
+        self._counts_lock = threading.Lock()
+        self.closed = False
+        self._add_missing_columns()
+
+    def _add_missing_columns(self) -> None:
+        """A database made by an older version lacks task_slots.active_seconds: add it (nullable)."""
+        from sqlalchemy import inspect
+
+        if "active_seconds" not in {c["name"] for c in inspect(self.engine).get_columns("task_slots")}:
+            with self.engine.begin() as conn:
+                conn.exec_driver_sql("ALTER TABLE task_slots ADD COLUMN active_seconds FLOAT")
 
     def now(self) -> datetime:
         """Naive UTC, the form stored in the database."""
         return _naive(self._clock())
 
     def dispose(self) -> None:
+        self.closed = True
         self.engine.dispose()
 
-    # ---- lazy lifecycle ---------------------------------------------------------------------
+    def _write(self):
+        """A write transaction (serialised per process on SQLite)."""
+        return _Writing(self)
 
-    def _refresh(self, conn: Connection, now: datetime) -> None:
-        conn.execute(
-            update(human_loops)
-            .where(
-                human_loops.c.status == IN_PROGRESS,
-                human_loops.c.expires_at <= now,
-                human_loops.c.answered_count < human_loops.c.task_count,
-            )
-            .values(
-                status=FAILED,
-                failure_code="Expired",
-                failure_reason="The human loop expired: its availability lifetime passed before every answer was submitted.",
-            )
-        )
-        conn.execute(update(human_loops).where(human_loops.c.status == STOPPING).values(status=STOPPED))
-        # Claims past their time limit go back to the queue.
-        conn.execute(
-            update(task_slots)
-            .where(
-                task_slots.c.submitted_at.is_(None),
-                task_slots.c.claim_expires_at.is_not(None),
-                task_slots.c.claim_expires_at <= now,
-            )
-            .values(worker_id=None, claim_token=None, claimed_at=None, claim_expires_at=None)
-        )
+    # ---- the background sweep ---------------------------------------------------------------
 
-    def refresh(self) -> None:
-        with self.engine.begin() as conn:
-            self._refresh(conn, self.now())
+    def sweep(self) -> dict[str, int]:
+        """Write down what the deadlines decided: expired loops Failed, Stopping loops Stopped,
+        lapsed claims released. Reads compute the same from the deadlines, so this only keeps the
+        stored rows in step; returns how many rows each rule changed."""
+        now = self.now()
+        with self._write() as conn:
+            expired = conn.execute(
+                update(human_loops)
+                .where(
+                    human_loops.c.status == IN_PROGRESS,
+                    human_loops.c.expires_at <= now,
+                    human_loops.c.answered_count < human_loops.c.task_count,
+                )
+                .values(status=FAILED, failure_code="Expired", failure_reason=EXPIRED_REASON)
+            ).rowcount
+            stopped = conn.execute(
+                update(human_loops).where(human_loops.c.status == STOPPING).values(status=STOPPED)
+            ).rowcount
+            released = conn.execute(
+                update(task_slots)
+                .where(
+                    task_slots.c.claim_expires_at <= now,
+                    task_slots.c.submitted_at.is_(None),
+                )
+                .values(**_CLEAR_CLAIM)
+            ).rowcount
+        return {"expired": expired, "stopped": stopped, "released": released}
 
     # ---- the A2I runtime API -----------------------------------------------------------------
+
+    def _room_without_counting(self, flow_definition_name: str, max_in_flight: int) -> bool:
+        """Whether a recent count leaves room well under the quota (the common case: no COUNT)."""
+        with self._counts_lock:
+            cached = self._open_counts.get(flow_definition_name)
+        margin = max(1, int(max_in_flight * QUOTA_MARGIN))
+        return (cached is not None and time.monotonic() - cached[1] < OPEN_COUNT_TTL_SECONDS
+                and cached[0] < max_in_flight - margin)
+
+    def _check_quota_in(self, conn: Connection, flow_definition_name: str, max_in_flight: int, now: datetime) -> None:
+        """Near the quota, count in the start's own transaction, serialised per flow definition (the
+        process's write lock on SQLite, an advisory lock on PostgreSQL), so concurrent starts cannot
+        all see the last free place."""
+        if self.engine.dialect.name == "postgresql":
+            conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": zlib.crc32(flow_definition_name.encode())})
+        n = conn.execute(
+            select(func.count())
+            .select_from(human_loops)
+            .where(human_loops.c.flow_definition_name == flow_definition_name, _loop_open(now))
+        ).scalar_one()
+        with self._counts_lock:
+            self._open_counts[flow_definition_name] = (n, time.monotonic())
+        if n >= max_in_flight:
+            raise QuotaExceeded(
+                f"You have reached the quota of {max_in_flight} human loops in progress for flow "
+                f"definition {flow_definition_name!r}; wait for loops to finish or stop some.",
+            )
+
+    def _counted_start(self, flow_definition_name: str) -> None:
+        with self._counts_lock:
+            cached = self._open_counts.get(flow_definition_name)
+            if cached is not None:
+                self._open_counts[flow_definition_name] = (cached[0] + 1, cached[1])
 
     def start_loop(
         self,
@@ -252,61 +357,59 @@ class Store:
         now = self.now()
         # Millisecond precision, as the API reports it, so CreationTimeAfter/Before filters agree with it.
         now = now.replace(microsecond=now.microsecond // 1000 * 1000)
+        values = dict(
+            name=name,
+            arn=arn,
+            flow_definition_name=flow_definition_name,
+            flow_definition_arn=flow_definition_arn,
+            input_content=input_content,
+            status=IN_PROGRESS,
+            failure_code=None,
+            failure_reason=None,
+            output_s3_uri=None,
+            output_path=output_path,
+            task_count=task_count,
+            answered_count=0,
+            time_limit_seconds=time_limit_seconds,
+            created_at=now,
+            expires_at=now + timedelta(seconds=availability_lifetime_seconds),
+            completed_at=None,
+        )
         for _ in range(3):
-            existing = self.get_loop(name)
-            if existing is not None:
-                if existing.flow_definition_name == flow_definition_name and existing.input_content == input_content:
-                    return existing, False
-                raise StoreError(
-                    "conflict",
-                    f"A human loop named {name!r} already exists with a different flow definition or input content.",
-                )
-            if max_in_flight is not None:
-                with self.engine.begin() as conn:
-                    in_flight = conn.execute(
-                        select(func.count()).select_from(human_loops).where(
-                            human_loops.c.flow_definition_name == flow_definition_name,
-                            human_loops.c.status == IN_PROGRESS,
-                        )
-                    ).scalar_one()
-                if in_flight >= max_in_flight:
-                    raise StoreError(
-                        "quota",
-                        f"You have reached the quota of {max_in_flight} human loops in progress for flow "
-                        f"definition {flow_definition_name!r}; wait for loops to finish or stop some.",
-                    )
+            # The common case is a new name: insert straight away; a name taken already fails the
+            # unique constraint and is compared with the loop that holds it.
+            existing = None
+            quick = max_in_flight is None or self._room_without_counting(flow_definition_name, max_in_flight)
             try:
-                with self.engine.begin() as conn:
-                    conn.execute(
-                        insert(human_loops).values(
-                            name=name,
-                            arn=arn,
-                            flow_definition_name=flow_definition_name,
-                            flow_definition_arn=flow_definition_arn,
-                            input_content=input_content,
-                            status=IN_PROGRESS,
-                            output_path=output_path,
-                            task_count=task_count,
-                            answered_count=0,
-                            time_limit_seconds=time_limit_seconds,
-                            created_at=now,
-                            expires_at=now + timedelta(seconds=availability_lifetime_seconds),
-                        )
-                    )
+                with self._write() as conn:
+                    if not quick:
+                        self._check_quota_in(conn, flow_definition_name, max_in_flight, now)
+                    loop_id = conn.execute(insert(human_loops).values(**values)).inserted_primary_key[0]
                     conn.execute(insert(task_slots), [{"loop_name": name, "slot": i} for i in range(task_count)])
+            except QuotaExceeded:
+                existing = self.get_loop(name)  # a retry of a loop that exists still succeeds
+                if existing is None:
+                    raise
             except IntegrityError:
-                continue  # a concurrent start with the same name won; compare with it
-            loop = self.get_loop(name, refresh=False)
-            assert loop is not None
-            return loop, True
-        raise StoreError("conflict", f"Could not start human loop {name!r}: concurrent starts with this name.")
+                existing = self.get_loop(name)
+                if existing is None:
+                    continue  # deleted in between: try again
+            else:
+                self._counted_start(flow_definition_name)
+                created = {**values, "created_at": _aware(now), "expires_at": _aware(values["expires_at"])}
+                return Loop(id=loop_id, **created), True  # type: ignore[arg-type]
+            if existing.flow_definition_name == flow_definition_name and existing.input_content == input_content:
+                return existing, False
+            raise Conflict(
+                f"A human loop named {name!r} already exists with a different flow definition or input content."
+            )
+        raise Conflict(f"Could not start human loop {name!r}: concurrent starts with this name.")
 
-    def get_loop(self, name: str, *, refresh: bool = True) -> Loop | None:
-        with self.engine.begin() as conn:
-            if refresh:
-                self._refresh(conn, self.now())
+    def get_loop(self, name: str) -> Loop | None:
+        now = self.now()
+        with self.engine.connect() as conn:
             row = conn.execute(select(human_loops).where(human_loops.c.name == name)).first()
-        return Loop.from_row(row) if row else None
+        return Loop.from_row(row, now) if row else None
 
     def list_loops(
         self,
@@ -327,23 +430,23 @@ class Store:
         if after_id is not None:
             q = q.where(human_loops.c.id > after_id if ascending else human_loops.c.id < after_id)
         q = q.order_by(human_loops.c.id.asc() if ascending else human_loops.c.id.desc()).limit(limit + 1)
-        with self.engine.begin() as conn:
-            self._refresh(conn, self.now())
+        now = self.now()
+        with self.engine.connect() as conn:
             rows = conn.execute(q).all()
-        loops = [Loop.from_row(r) for r in rows[:limit]]
+        loops = [Loop.from_row(r, now) for r in rows[:limit]]
         return loops, (loops[-1].id if len(rows) > limit else None)
 
     def stop_loop(self, name: str) -> Loop:
-        with self.engine.begin() as conn:
-            self._refresh(conn, self.now())
+        now = self.now()
+        with self._write() as conn:
             row = conn.execute(select(human_loops).where(human_loops.c.name == name)).first()
             if row is None:
-                raise StoreError("not_found", f"Human loop {name!r} does not exist.")
-            loop = Loop.from_row(row)
-            if loop.status in (STOPPED, STOPPING):
+                raise NotFound(f"Human loop {name!r} does not exist.")
+            loop = Loop.from_row(row, now)
+            if loop.status == STOPPED:
                 return loop
             if loop.status != IN_PROGRESS:
-                raise StoreError("invalid", f"Human loop {name!r} is {loop.status}; only an InProgress loop can be stopped.")
+                raise InvalidState(f"Human loop {name!r} is {loop.status}; only an InProgress loop can be stopped.")
             conn.execute(
                 update(human_loops)
                 .where(human_loops.c.name == name, human_loops.c.status == IN_PROGRESS)
@@ -353,20 +456,19 @@ class Store:
             conn.execute(
                 update(task_slots)
                 .where(task_slots.c.loop_name == name, task_slots.c.submitted_at.is_(None))
-                .values(worker_id=None, claim_token=None, claimed_at=None, claim_expires_at=None)
+                .values(**_CLEAR_CLAIM)
             )
-        return self.get_loop(name, refresh=False)  # type: ignore[return-value]
+        return self.get_loop(name)  # type: ignore[return-value]
 
     def delete_loop(self, name: str) -> None:
-        with self.engine.begin() as conn:
-            self._refresh(conn, self.now())
+        now = self.now()
+        with self._write() as conn:
             row = conn.execute(select(human_loops).where(human_loops.c.name == name)).first()
             if row is None:
-                raise StoreError("not_found", f"Human loop {name!r} does not exist.")
-            if row.status in (IN_PROGRESS, STOPPING):
-                raise StoreError(
-                    "invalid", f"Human loop {name!r} is {row.status}; stop it before deleting it."
-                )
+                raise NotFound(f"Human loop {name!r} does not exist.")
+            status = Loop.from_row(row, now).status
+            if status == IN_PROGRESS:
+                raise InvalidState(f"Human loop {name!r} is {status}; stop it before deleting it.")
             conn.execute(delete(task_slots).where(task_slots.c.loop_name == name))
             conn.execute(delete(human_loops).where(human_loops.c.name == name))
 
@@ -374,17 +476,18 @@ class Store:
 
     def loops_to_finalize(self) -> list[Loop]:
         """InProgress loops whose every slot is answered (output.json not written yet)."""
-        with self.engine.begin() as conn:
+        now = self.now()
+        with self.engine.connect() as conn:
             rows = conn.execute(
                 select(human_loops).where(
                     human_loops.c.status == IN_PROGRESS,
                     human_loops.c.answered_count >= human_loops.c.task_count,
                 )
             ).all()
-        return [Loop.from_row(r) for r in rows]
+        return [Loop.from_row(r, now) for r in rows]
 
     def answers(self, loop_name: str) -> list[Task]:
-        with self.engine.begin() as conn:
+        with self.engine.connect() as conn:
             rows = conn.execute(
                 select(task_slots)
                 .where(task_slots.c.loop_name == loop_name, task_slots.c.submitted_at.is_not(None))
@@ -393,7 +496,7 @@ class Store:
         return [Task.from_row(r) for r in rows]
 
     def mark_completed(self, loop_name: str, output_s3_uri: str) -> bool:
-        with self.engine.begin() as conn:
+        with self._write() as conn:
             res = conn.execute(
                 update(human_loops)
                 .where(human_loops.c.name == loop_name, human_loops.c.status == IN_PROGRESS)
@@ -406,11 +509,10 @@ class Store:
     def queue_counts(self, worker_id: str | None = None) -> dict[str, dict[str, int]]:
         """Per flow definition: open slots (available to this worker if given) and in-progress loops."""
         now = self.now()
-        with self.engine.begin() as conn:
-            self._refresh(conn, now)
+        with self.engine.connect() as conn:
             loops_q = (
                 select(human_loops.c.flow_definition_name, func.count())
-                .where(human_loops.c.status == IN_PROGRESS)
+                .where(_loop_open(now))
                 .group_by(human_loops.c.flow_definition_name)
             )
             out: dict[str, dict[str, int]] = {
@@ -419,30 +521,33 @@ class Store:
             avail_q = (
                 select(human_loops.c.flow_definition_name, func.count())
                 .select_from(task_slots.join(human_loops, human_loops.c.name == task_slots.c.loop_name))
-                .where(
-                    human_loops.c.status == IN_PROGRESS,
-                    task_slots.c.worker_id.is_(None),
-                    task_slots.c.submitted_at.is_(None),
-                )
+                .where(_loop_open(now), _slot_free(now))
                 .group_by(human_loops.c.flow_definition_name)
             )
             if worker_id is not None:
-                avail_q = avail_q.where(~self._worker_has_slot(worker_id))
+                avail_q = avail_q.where(~self._worker_has_slot(worker_id, now))
             for name, n in conn.execute(avail_q).all():
                 out.setdefault(name, {"inProgressLoops": 0, "available": 0})["available"] = n
         return out
 
     @staticmethod
-    def _worker_has_slot(worker_id: str):
+    def _worker_has_slot(worker_id: str, now: datetime):
+        """The worker answered a slot of this loop or holds a claim on one that has not lapsed."""
         other = task_slots.alias("other")
-        return exists().where(and_(other.c.loop_name == human_loops.c.name, other.c.worker_id == worker_id))
+        return exists().where(
+            and_(
+                other.c.loop_name == human_loops.c.name,
+                other.c.worker_id == worker_id,
+                or_(other.c.submitted_at.is_not(None), other.c.claim_expires_at > now),
+            )
+        )
 
     def claim(self, flow_definition_name: str, worker_id: str) -> tuple[Task, Loop] | None:
         """Give the worker the oldest open slot of this flow definition it may take, or None."""
         now = self.now()
         for _ in range(20):
             try:
-                with self.engine.begin() as conn:
+                with self._write() as conn:
                     result = self._try_claim(conn, now, flow_definition_name, worker_id)
             except IntegrityError:
                 continue  # the worker took another slot of this loop concurrently
@@ -452,34 +557,30 @@ class Store:
         return None
 
     def _try_claim(self, conn: Connection, now: datetime, flow_definition_name: str, worker_id: str):
-        self._refresh(conn, now)
         # A claim the worker already holds in this queue comes back first (e.g. a reload).
         held = conn.execute(
-            select(task_slots)
+            select(task_slots.c.id, task_slots.c.loop_name)
             .select_from(task_slots.join(human_loops, human_loops.c.name == task_slots.c.loop_name))
             .where(
                 human_loops.c.flow_definition_name == flow_definition_name,
-                human_loops.c.status == IN_PROGRESS,
+                _loop_open(now),
                 task_slots.c.worker_id == worker_id,
                 task_slots.c.submitted_at.is_(None),
-                task_slots.c.claim_token.is_not(None),
+                task_slots.c.claim_expires_at > now,
             )
             .order_by(human_loops.c.id)
             .limit(1)
         ).first()
         if held is not None:
-            task = Task.from_row(held)
-            loop = Loop.from_row(conn.execute(select(human_loops).where(human_loops.c.name == task.loop_name)).one())
-            return task, loop
+            return self._task_and_loop(conn, held.id, held.loop_name, now)
         candidate = conn.execute(
             select(task_slots.c.id, human_loops.c.name, human_loops.c.time_limit_seconds)
             .select_from(task_slots.join(human_loops, human_loops.c.name == task_slots.c.loop_name))
             .where(
                 human_loops.c.flow_definition_name == flow_definition_name,
-                human_loops.c.status == IN_PROGRESS,
-                task_slots.c.worker_id.is_(None),
-                task_slots.c.submitted_at.is_(None),
-                ~self._worker_has_slot(worker_id),
+                _loop_open(now),
+                _slot_free(now),
+                ~self._worker_has_slot(worker_id, now),
             )
             .order_by(human_loops.c.id, task_slots.c.slot)
             .limit(1)
@@ -488,9 +589,20 @@ class Store:
         if candidate is None:
             return None
         slot_id, loop_name, time_limit = candidate
+        # A lapsed claim of this worker on another slot of the loop gives way (one slot per worker per loop).
+        conn.execute(
+            update(task_slots)
+            .where(
+                task_slots.c.loop_name == loop_name,
+                task_slots.c.worker_id == worker_id,
+                task_slots.c.submitted_at.is_(None),
+                task_slots.c.claim_expires_at <= now,
+            )
+            .values(**_CLEAR_CLAIM)
+        )
         res = conn.execute(
             update(task_slots)
-            .where(task_slots.c.id == slot_id, task_slots.c.worker_id.is_(None))
+            .where(task_slots.c.id == slot_id, _slot_free(now))
             .values(
                 worker_id=worker_id,
                 claim_token=secrets.token_urlsafe(18),
@@ -500,32 +612,39 @@ class Store:
         )
         if res.rowcount != 1:
             return "retry"
+        return self._task_and_loop(conn, slot_id, loop_name, now)
+
+    @staticmethod
+    def _task_and_loop(conn: Connection, slot_id: int, loop_name: str, now: datetime) -> tuple[Task, Loop]:
         row = conn.execute(select(task_slots).where(task_slots.c.id == slot_id)).one()
         loop_row = conn.execute(select(human_loops).where(human_loops.c.name == loop_name)).one()
-        return Task.from_row(row), Loop.from_row(loop_row)
+        return Task.from_row(row), Loop.from_row(loop_row, now)
+
+    def _held_task(self, conn: Connection, task_id: str, worker_id: str, now: datetime) -> tuple[Task, Loop]:
+        row = conn.execute(select(task_slots).where(task_slots.c.claim_token == task_id)).first()
+        if row is None or (row.submitted_at is None and (row.claim_expires_at is None or _naive(row.claim_expires_at) <= now)):
+            raise NotFound("No such task: it was submitted, released, or its time limit passed.")
+        task = Task.from_row(row)
+        if task.worker_id != worker_id:
+            raise NotYours("This task is assigned to another worker.")
+        loop = Loop.from_row(conn.execute(select(human_loops).where(human_loops.c.name == task.loop_name)).one(), now)
+        if task.submitted_at is not None:
+            raise Conflict("This task was submitted already.")
+        if loop.status != IN_PROGRESS:
+            raise Conflict(f"The human loop is {loop.status}; it takes no more answers.")
+        return task, loop
 
     def get_task(self, task_id: str, worker_id: str) -> tuple[Task, Loop]:
         """A task the worker currently holds (claimed, not submitted, claim still valid)."""
-        with self.engine.begin() as conn:
-            self._refresh(conn, self.now())
-            row = conn.execute(select(task_slots).where(task_slots.c.claim_token == task_id)).first()
-            if row is None:
-                raise StoreError("not_found", "No such task: it was submitted, released, or its time limit passed.")
-            task = Task.from_row(row)
-            if task.worker_id != worker_id:
-                raise StoreError("forbidden", "This task is assigned to another worker.")
-            loop = Loop.from_row(conn.execute(select(human_loops).where(human_loops.c.name == task.loop_name)).one())
-        if task.submitted_at is not None:
-            raise StoreError("conflict", "This task was submitted already.")
-        if loop.status != IN_PROGRESS:
-            raise StoreError("conflict", f"The human loop is {loop.status}; it takes no more answers.")
-        return task, loop
-
-    def submit(self, task_id: str, worker_id: str, answer: Any) -> Loop:
-        """Record the answer; returns the loop (answered_count updated)."""
         now = self.now()
-        task, loop = self.get_task(task_id, worker_id)
-        with self.engine.begin() as conn:
+        with self.engine.connect() as conn:
+            return self._held_task(conn, task_id, worker_id, now)
+
+    def submit(self, task_id: str, worker_id: str, answer: Any, active_seconds: float | None = None) -> Loop:
+        """Record the answer (and the reviewer's active seconds, if known); returns the loop."""
+        now = self.now()
+        with self._write() as conn:
+            task, loop = self._held_task(conn, task_id, worker_id, now)
             res = conn.execute(
                 update(task_slots)
                 .where(
@@ -533,29 +652,55 @@ class Store:
                     task_slots.c.claim_token == task_id,
                     task_slots.c.worker_id == worker_id,
                     task_slots.c.submitted_at.is_(None),
+                    task_slots.c.claim_expires_at > now,
                 )
-                .values(submitted_at=now, answer=json.dumps(answer), claim_expires_at=None)
+                .values(submitted_at=now, answer=json.dumps(answer), claim_expires_at=None,
+                        active_seconds=active_seconds)
             )
             if res.rowcount != 1:
-                raise StoreError("conflict", "This task was submitted already or its claim lapsed.")
+                raise Conflict("This task was submitted already or its claim lapsed.")
             conn.execute(
                 update(human_loops)
                 .where(human_loops.c.name == loop.name)
                 .values(answered_count=human_loops.c.answered_count + 1)
             )
             row = conn.execute(select(human_loops).where(human_loops.c.name == loop.name)).one()
-        return Loop.from_row(row)
+        return Loop.from_row(row, now)
 
     def release(self, task_id: str, worker_id: str) -> None:
-        with self.engine.begin() as conn:
+        now = self.now()
+        with self._write() as conn:
             res = conn.execute(
                 update(task_slots)
                 .where(
                     task_slots.c.claim_token == task_id,
                     task_slots.c.worker_id == worker_id,
                     task_slots.c.submitted_at.is_(None),
+                    task_slots.c.claim_expires_at > now,
                 )
-                .values(worker_id=None, claim_token=None, claimed_at=None, claim_expires_at=None)
+                .values(**_CLEAR_CLAIM)
             )
         if res.rowcount != 1:
-            raise StoreError("not_found", "No such task held by this worker.")
+            raise NotFound("No such task held by this worker.")
+
+
+class _Writing:
+    """``with store._write() as conn``: the process's SQLite write lock, then a transaction."""
+
+    def __init__(self, store: Store):
+        self._lock = store._write_lock
+        self._begin = store.engine.begin()
+
+    def __enter__(self) -> Connection:
+        self._lock.__enter__()
+        try:
+            return self._begin.__enter__()
+        except BaseException:
+            self._lock.__exit__(None, None, None)
+            raise
+
+    def __exit__(self, *exc) -> None:
+        try:
+            self._begin.__exit__(*exc)
+        finally:
+            self._lock.__exit__(None, None, None)

@@ -7,6 +7,7 @@ import io
 import json
 from typing import Any, Callable
 
+from human_review.claims import Thresholds
 from human_review.reports import consolidation, metrics
 from human_review.reports.schema import COLUMNS, FINAL_HUMAN, FINAL_MODEL, FINAL_UNREVIEWED
 
@@ -14,10 +15,13 @@ ImageLoader = Callable[[str], bytes]
 
 
 def review_columns(prediction: dict[str, Any] | None, status: str, answers: list[dict[str, Any]],
-                   iou_threshold: float) -> dict[str, Any]:
-    """The columns that come from the model's answer and the people's answers for one image."""
-    model = consolidation.model_answer(prediction)
-    out: dict[str, Any] = {"model_confidence": consolidation.model_confidence(prediction)}
+                   iou_threshold: float, thresholds: Thresholds | None = None) -> dict[str, Any]:
+    """The columns that come from the model's claims and the people's answers for one image."""
+    model = consolidation.model_answer(prediction, thresholds)
+    out: dict[str, Any] = {"model_confidence": consolidation.model_confidence(prediction),
+                           "decision_confidence": consolidation.decision_confidence(prediction, thresholds)}
+    if model is not None:
+        out["model_claims"] = json.dumps(_claims(model), sort_keys=True)
     if status == "reviewed" and answers:
         final = consolidation.consolidate(answers, iou_threshold)
         per_answer = final.pop("per_answer")
@@ -36,9 +40,16 @@ def review_columns(prediction: dict[str, Any] | None, status: str, answers: list
             final_source=FINAL_HUMAN,
         )
     elif model is not None:
-        out.update(final_answer=json.dumps(model, sort_keys=True),
+        out.update(final_answer=json.dumps(_claims(model), sort_keys=True),
                    final_source=FINAL_MODEL if status == "auto_accepted" else FINAL_UNREVIEWED)
     return out
+
+
+def _claims(model: dict[str, Any]) -> dict[str, Any]:
+    """The model's claims alone: its labels or boxes at or above the decision threshold."""
+    if "boxes" in model:
+        return {"boxes": model["boxes"], "image": model.get("image")}
+    return {"labels": model["labels"], "confidence": {l: model["confidence"].get(l) for l in model["labels"]}}
 
 
 def frame(rows: list[dict[str, Any]]):
@@ -56,7 +67,7 @@ def table_bytes(table) -> dict[str, bytes]:
 
 def summarise(rows: list[dict[str, Any]], *, pipeline: str, run_key: str, dry_run: bool, sent_to_review: int,
               price_usd: float | None, trend: list[dict[str, Any]], extra: dict[str, Any] | None = None,
-              ) -> dict[str, Any]:
+              max_review_loops: int | None = None) -> dict[str, Any]:
     """The run's summary: small (it rides in the Asset event's extra); the rows hold the detail."""
     labels = metrics.per_label(rows)
     summary = {
@@ -70,10 +81,25 @@ def summarise(rows: list[dict[str, Any]], *, pipeline: str, run_key: str, dry_ru
         "model_precision": metrics.precision_overall(labels.values()),
         "calibration": metrics.calibration(rows),
         "reviewers": metrics.reviewers(rows, price_usd),
+        "budget": metrics.budget(rows, max_review_loops),
         **(extra or {}),
     }
     summary["trend"] = [*trend, metrics.headline(summary)]
     return summary
+
+
+PROBLEM_STATUSES = ("invalid", "inference_failed", "not_processed_max_items", "review_failed", "review_expired",
+                    "over_review_budget")
+
+
+def problem_rows(table, limit: int = 500) -> list[dict[str, Any]]:
+    """The images that have no checked answer, with their reasons: invalid, failed, not processed,
+    not reviewed in time, cut by the budget (the HTML shows them; the CSV has them all)."""
+    bad = table[table["status"].isin(PROBLEM_STATUSES)]
+    order = bad.assign(_s=bad["status"].map({s: i for i, s in enumerate(PROBLEM_STATUSES)}))
+    order = order.sort_values(["_s", "object_key"], kind="stable")
+    return [{"object_key": r["object_key"], "status": r["status"], "reason": None if _isna(r["reason"]) else r["reason"]}
+            for r in order.head(limit).to_dict("records")]
 
 
 def rows_for_html(table, limit: int) -> list[dict[str, Any]]:
@@ -101,4 +127,5 @@ def _isna(v: Any) -> bool:
 def html_bytes(summary: dict[str, Any], table, load_image: ImageLoader | None, gallery_limit: int) -> bytes:
     from human_review.reports import html_report as html
 
-    return html.render(summary, rows_for_html(table, gallery_limit), load_image).encode("utf-8")
+    return html.render(summary, rows_for_html(table, gallery_limit), load_image,
+                       problems=problem_rows(table)).encode("utf-8")

@@ -16,6 +16,8 @@ from statistics import mean
 from typing import Any
 
 from human_review.a2i import MODERATION_ANSWER_KEYS
+from human_review.claims import DEFAULT as DEFAULT_THRESHOLDS, Thresholds
+
 DEFAULT_IOU = 0.5
 _BOX_FIELDS = ("left", "top", "width", "height")
 
@@ -76,7 +78,13 @@ def answer_boxes(content: dict[str, Any]) -> tuple[list[dict[str, Any]], dict[st
     """The boxes and inputImageProperties in one answerContent (crowd-bounding-box), else None."""
     for value in content.values():
         if isinstance(value, dict) and "boundingBoxes" in value:
-            return list(value["boundingBoxes"] or []), dict(value.get("inputImageProperties") or {})
+            boxes = [dict(b) for b in value["boundingBoxes"] or [] if isinstance(b, dict)]
+            # crowd-bounding-box reports initialValueModified on the answer (annotatedResult), not per box;
+            # older answers of this project carried it per box: a box's own flag wins
+            if "initialValueModified" in value:
+                for b in boxes:
+                    b.setdefault("initialValueModified", bool(value["initialValueModified"]))
+            return boxes, dict(value.get("inputImageProperties") or {})
     return None
 
 
@@ -161,37 +169,60 @@ def consolidate(answers: list[dict[str, Any]], iou_threshold: float = DEFAULT_IO
     return out
 
 
-def model_answer(prediction: dict[str, Any] | None) -> dict[str, Any] | None:
-    """The model's prediction in the consolidated answer's shape (labels or boxes, with confidences)."""
+def model_answer(prediction: dict[str, Any] | None, thresholds: Thresholds | None = None) -> dict[str, Any] | None:
+    """What the model *claimed* (claims.py), in the consolidated answer's shape, with its scores.
+
+    `labels` / `boxes` hold the claims only (confidence >= the label's decision threshold, 50 by
+    default); `confidence` keeps every label's score and `unlikely` the boxes below the threshold,
+    so "Suggestive 3.2%" is a score the report shows, not a label people can "remove".
+    """
     if not prediction:
         return None
+    t = thresholds or DEFAULT_THRESHOLDS
     if "Detections" in prediction:
+        boxes = [
+            {"label": d.get("Name", ""), "left": d["BoundingBox"]["Left"], "top": d["BoundingBox"]["Top"],
+             "width": d["BoundingBox"]["Width"], "height": d["BoundingBox"]["Height"],
+             "confidence": d.get("Confidence")}
+            for d in prediction.get("Detections") or []
+        ]
         return {
-            "boxes": [
-                {"label": d.get("Name", ""), "left": d["BoundingBox"]["Left"], "top": d["BoundingBox"]["Top"],
-                 "width": d["BoundingBox"]["Width"], "height": d["BoundingBox"]["Height"],
-                 "confidence": d.get("Confidence")}
-                for d in prediction.get("Detections") or []
-            ],
+            "boxes": [b for b in boxes if t.claimed(b["label"], b["confidence"])],
+            "unlikely": [b for b in boxes if not t.claimed(b["label"], b["confidence"])],
             "image": {"width": (prediction.get("Image") or {}).get("Width"),
                       "height": (prediction.get("Image") or {}).get("Height")},
         }
     if "ModerationLabels" in prediction:
         labels = prediction.get("ModerationLabels") or []
-        return {"labels": sorted({l["Name"] for l in labels}),
+        return {"labels": sorted({l["Name"] for l in labels if t.claimed(l["Name"], l.get("Confidence"))}),
                 "confidence": {l["Name"]: l.get("Confidence") for l in labels}}
     return None
 
 
 def model_confidence(prediction: dict[str, Any] | None) -> float | None:
-    """The confidence that decides routing: the least confident label or box (None when there is none)."""
+    """The raw score that activation conditions test: the least confident label or box, claimed or not."""
     model = model_answer(prediction)
     if not model:
         return None
     if "boxes" in model:
-        values = [b["confidence"] for b in model["boxes"] if b.get("confidence") is not None]
+        values = [b["confidence"] for b in model["boxes"] + model["unlikely"] if b.get("confidence") is not None]
     else:
         values = [v for v in model["confidence"].values() if v is not None]
+    return min(values) if values else None
+
+
+def decision_confidence(prediction: dict[str, Any] | None, thresholds: Thresholds | None = None) -> float | None:
+    """How sure the model is of its least sure decision: a claim's score, or 100 - score for a label or
+    box it did not claim. Calibration buckets by this (None: the model returned no label or box)."""
+    model = model_answer(prediction, thresholds)
+    if not model:
+        return None
+    t = thresholds or DEFAULT_THRESHOLDS
+    if "boxes" in model:
+        pairs = [(b["label"], b.get("confidence")) for b in model["boxes"] + model["unlikely"]]
+    else:
+        pairs = list(model["confidence"].items())
+    values = [v for v in (t.decision_confidence(l, c) for l, c in pairs) if v is not None]
     return min(values) if values else None
 
 

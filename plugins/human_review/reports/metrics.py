@@ -12,7 +12,7 @@ from collections import Counter, defaultdict
 from statistics import median
 from typing import Any, Iterable
 
-from human_review.stages.run import DRY_RUN_STATUS, OVER_LIMIT_STATUS, STATUSES
+from human_review.records import ALWAYS_COUNTED, Status
 
 BUCKETS = tuple(range(0, 100, 10))  # model-confidence buckets [0,10) ... [90,100]
 
@@ -34,7 +34,7 @@ def _true(value: Any) -> bool:
 def counts(rows: list[dict[str, Any]]) -> dict[str, Any]:
     """Counts by status; flags as a share of the images the model predicted; flags by condition."""
     by_status = Counter(r["status"] for r in rows)
-    predicted = sum(1 for r in rows if r["status"] not in ("invalid", "inference_failed"))
+    predicted = sum(1 for r in rows if r["status"] not in (Status.INVALID, Status.INFERENCE_FAILED))
     flagged_rows = [r for r in rows if _true(r.get("flagged"))]
     by_condition = Counter(c for r in flagged_rows for c in (r.get("flagged_by") or "").split(",") if c)
     audit = sum(1 for r in flagged_rows if _true(r.get("audit_sample")))
@@ -43,8 +43,8 @@ def counts(rows: list[dict[str, Any]]) -> dict[str, Any]:
                   and not (isinstance(r["agreement"], float) and math.isnan(r["agreement"]))]
     return {
         "images": len(rows),
-        "status_counts": {s: by_status.get(s, 0) for s in (*STATUSES, DRY_RUN_STATUS, OVER_LIMIT_STATUS)
-                          if by_status.get(s) or s in STATUSES},
+        "status_counts": {str(s): by_status.get(s, 0) for s in Status
+                          if by_status.get(s) or s in ALWAYS_COUNTED},
         "predicted": predicted,
         "flagged": len(flagged_rows),
         "flagged_share": _share(len(flagged_rows), predicted),
@@ -82,17 +82,20 @@ def _bucket(confidence: float) -> int:
 
 
 def calibration(rows: list[dict[str, Any]]) -> dict[str, Any]:
-    """Override rate by model-confidence bucket, and a threshold that sends fewer images to people.
+    """Override rate by decision-confidence bucket, and a threshold that sends fewer images to people.
 
-    Override = people changed the model's answer. The suggestion assumes the pipeline sends images
-    whose least confident label or box is below a threshold; see docs/reports.md.
+    Override = people changed the model's claims. The bucket is the model's confidence in its least
+    sure decision (`decision_confidence`: a claim's score, 100 - score for a label it did not
+    claim), so a right "3% Suggestive, so not suggestive" lands in 90-100, not 0-10. The suggestion
+    assumes the pipeline sends images whose least confident label or box is below a threshold (the
+    raw score the conditions test); see docs/reports.md.
     """
     reviewed = [r for r in rows if r["status"] == "reviewed" and r.get("human_changed") is not None
                 and not (isinstance(r.get("human_changed"), float))]
     buckets = {b: [0, 0] for b in BUCKETS}
     no_confidence = [0, 0]
     for r in reviewed:
-        c = r.get("model_confidence")
+        c = r.get("decision_confidence", r.get("model_confidence"))
         slot = no_confidence if c is None or (isinstance(c, float) and math.isnan(c)) else buckets[_bucket(c)]
         slot[0] += 1
         slot[1] += _true(r["human_changed"])
@@ -174,6 +177,38 @@ def reviewers(rows: list[dict[str, Any]], price_usd: float | None = None) -> dic
         ],
         "task_price_usd": price_usd,
         "cost_usd": round(total * price_usd, 4) if price_usd is not None else None,
+    }
+
+
+def audit_override_rate(rows: list[dict[str, Any]]) -> tuple[float | None, int, str]:
+    """The share of reviewed audit-sample images people changed: the error rate of what goes unreviewed.
+
+    Falls back to every reviewed image's override rate when the run reviewed no audit sample
+    (an upper bound: flagged images are the doubtful ones). Returns (rate, reviews it rests on, source).
+    """
+    reviewed = [r for r in rows if r["status"] == "reviewed" and r.get("human_changed") is not None
+                and not isinstance(r.get("human_changed"), float)]
+    audit = [r for r in reviewed if _true(r.get("audit_sample"))]
+    basis, source = (audit, "audit sample") if audit else (reviewed, "all reviews (no audit sample reviewed)")
+    if not basis:
+        return None, 0, "no reviews"
+    return round(sum(_true(r["human_changed"]) for r in basis) / len(basis), 4), len(basis), source
+
+
+def budget(rows: list[dict[str, Any]], max_loops: int | None) -> dict[str, Any] | None:
+    """What review.budget cut, and its cost in expected errors (cut images x the audit override rate)."""
+    if max_loops is None:
+        return None
+    cut = [r for r in rows if r["status"] == Status.OVER_REVIEW_BUDGET]
+    rate, basis, source = audit_override_rate(rows)
+    return {
+        "max_loops": max_loops,
+        "cut": len(cut),
+        "cut_keys": sorted(r["object_key"] for r in cut)[:200],
+        "override_rate": rate,
+        "override_rate_from": source,
+        "override_rate_reviews": basis,
+        "expected_errors": round(len(cut) * rate, 2) if rate is not None else None,
     }
 
 

@@ -19,6 +19,7 @@ COLUMNS = {  # name -> pandas dtype
     "model_output": "string",
     "model_confidence": "Float64",
     "inference_ms": "Float64",
+    "decode_note": "string",
     "loop_name": "string",
     "loop_status": "string",
     "answers": "Int64",
@@ -31,6 +32,10 @@ COLUMNS = {  # name -> pandas dtype
     "label_changes": "string",
     "final_answer": "string",
     "final_source": "string",
+    # what the model claimed (labels/boxes at or above the decision threshold; claims.py) and how
+    # sure it was of its least sure decision (100 - score for a label it did not claim)
+    "model_claims": "string",
+    "decision_confidence": "Float64",
 }
 
 # final_source values: which answer `final_answer` holds

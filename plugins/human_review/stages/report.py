@@ -1,61 +1,91 @@
 """Report: one row per discovered image with its final status and final answer, as Parquet, CSV,
-a JSON summary and a self-contained HTML report (the numbers and the page: `human_review.reports`).
+a JSON summary and a self-contained HTML report. This stage lists, reads and writes; the rows and
+numbers are built by `human_review.reports` (pure).
 
 Loop statuses come from one paged ListHumanLoops; each completed loop's output.json is found
 through DescribeHumanLoop's OutputS3Uri (never by parsing keys) and read from object storage.
 Every answer in humanAnswers is read and consolidated (TaskCount 1-3), not just the first.
+A transient error (throttling, a 5xx, the service or S3 unreachable) fails the task so that Airflow
+retries it; only a loop that really failed, or an output that really cannot be read, costs its
+image a review_failed row.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-import json
 import logging
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from human_review import storage
-from human_review.reports.consolidation import consolidate
-from human_review.reports.schema import COLUMNS
-from human_review.stages.run import DRY_RUN_STATUS, OVER_LIMIT_STATUS, RunContext
+from human_review.exceptions import is_transient
+from human_review.records import LoopOutcome, RouteResult, RoutedItem, Routing, Status
+from human_review.stages.run import RunContext
 
 log = logging.getLogger(__name__)
 
-__all__ = ["COLUMNS", "consolidate", "report"]
 
-
-def _loop_outcome(hook, summary: dict[str, Any] | None, conn_id: str) -> dict[str, Any]:
-    """Status, reason and answers of one loop; one unreadable loop is one review_failed row."""
+def _loop_outcome(hook, summary: dict[str, Any] | None, conn_id: str) -> LoopOutcome:
+    """How one loop ended; an output that cannot be read is one review_failed row, a blip retries the task."""
     try:
         return _read_loop_outcome(hook, summary, conn_id)
     except Exception as e:
+        if is_transient(e):
+            raise
         log.exception("Could not read the outcome of loop %s", (summary or {}).get("HumanLoopName"))
-        return {"status": "review_failed", "loop_status": (summary or {}).get("HumanLoopStatus"),
-                "reason": f"could not read the loop's outcome: {type(e).__name__}: {e}"}
+        return LoopOutcome(Status.REVIEW_FAILED, loop_status=(summary or {}).get("HumanLoopStatus"),
+                           reason=f"could not read the loop's outcome: {type(e).__name__}: {e}")
 
 
-def _read_loop_outcome(hook, summary: dict[str, Any] | None, conn_id: str) -> dict[str, Any]:
+def _read_loop_outcome(hook, summary: dict[str, Any] | None, conn_id: str) -> LoopOutcome:
     if summary is None:
-        return {"status": "review_failed", "reason": "the loop was not found in ListHumanLoops"}
+        return LoopOutcome(Status.REVIEW_FAILED, reason="the loop was not found in ListHumanLoops")
     status = summary["HumanLoopStatus"]
     if status == "Completed":
         desc = hook.describe(summary["HumanLoopName"]) or {}
         uri = (desc.get("HumanLoopOutput") or {}).get("OutputS3Uri")
         if not uri:
-            return {"status": "review_failed", "loop_status": status, "reason": "Completed without an OutputS3Uri"}
+            return LoopOutcome(Status.REVIEW_FAILED, loop_status=status, reason="Completed without an OutputS3Uri")
         output = storage.read_json(uri, conn_id)
-        return {"status": "reviewed", "loop_status": status, "answers": output.get("humanAnswers", [])}
+        return LoopOutcome(Status.REVIEWED, loop_status=status, answers=output.get("humanAnswers", []))
     if status == "Failed":
         desc = hook.describe(summary["HumanLoopName"]) or {}
         expired = desc.get("FailureCode") == "Expired"
-        return {
-            "status": "review_expired" if expired else "review_failed",
-            "loop_status": status,
-            "reason": desc.get("FailureReason") or summary.get("FailureReason") or desc.get("FailureCode"),
-        }
+        return LoopOutcome(Status.REVIEW_EXPIRED if expired else Status.REVIEW_FAILED, loop_status=status,
+                           reason=desc.get("FailureReason") or summary.get("FailureReason") or desc.get("FailureCode"))
     if status in ("Stopped", "Stopping"):
-        return {"status": "review_expired", "loop_status": status, "reason": "loop stopped before reviewers answered"}
-    return {"status": "review_expired", "loop_status": status, "reason": "loop still open when the report ran"}
+        return LoopOutcome(Status.REVIEW_EXPIRED, loop_status=status, reason="loop stopped before reviewers answered")
+    return LoopOutcome(Status.REVIEW_EXPIRED, loop_status=status, reason="loop still open when the report ran")
+
+
+def _outcomes(run: RunContext, loop_items: list[RoutedItem]) -> dict[str, LoopOutcome]:
+    if not loop_items:
+        return {}
+    from human_review.hooks import HumanLoopHook
+
+    flow = run.config.review.flow_definition
+    hook = HumanLoopHook(aws_conn_id=run.conn_id, region_name=flow.region)
+    starts = [dt.datetime.fromisoformat(i.loop_created) for i in loop_items if i.loop_created]
+    after = min(starts) - dt.timedelta(seconds=1) if starts else None
+    summaries = {s["HumanLoopName"]: s
+                 for s in hook.list_loops(flow.flow_definition_arn, created_after=after, name_prefix=run.loop_prefix)}
+    names = [i.loop_name for i in loop_items]
+    with ThreadPoolExecutor(max_workers=8, thread_name_prefix="report") as pool:
+        return dict(zip(names, pool.map(lambda n: _loop_outcome(hook, summaries.get(n), run.conn_id), names)))
+
+
+def _earlier_summaries(run: RunContext, keep: int) -> list[dict[str, Any]]:
+    """The summary.json of up to `2 * keep` earlier runs of this pipeline (a run still writing is skipped)."""
+    prefix, pipeline = run.config.report.prefix, run.config.pipeline
+    runs = storage.list_folders(storage.join(prefix, pipeline), run.conn_id)
+    found = []
+    for name in [r for r in runs if r != run.run_key][-(keep * 2):]:
+        uri = storage.join(prefix, pipeline, name, "summary.json")
+        try:
+            found.append(storage.read_json(uri, run.conn_id))
+        except (FileNotFoundError, ValueError) as e:  # a run still writing, or a foreign folder
+            log.info("trend: skipping %s (%s)", uri, e)
+    return found
 
 
 def _point_latest_here(run: RunContext, files: dict[str, str], generated_at: str) -> None:
@@ -74,100 +104,104 @@ def _point_latest_here(run: RunContext, files: dict[str, str], generated_at: str
                              "generated_at": generated_at, "as_of": as_of}, run.conn_id)
 
 
-def report(run: RunContext, routed: list[dict[str, Any]], wait_result: dict[str, Any] | None = None) -> dict[str, Any]:
-    from human_review.reports import build, trend
+def _source_gone_rows(run: RunContext, present: set[str]) -> list[dict[str, Any]]:
+    """The rows an earlier attempt of this run wrote for images this attempt no longer found because
+    they were deleted from the source since: kept (with what people answered), as `source_gone`.
+    An image this attempt did not pick for another reason (other parameters) and that still exists
+    is not kept: the rerun chose not to review it."""
+    import io
+
+    import pandas as pd
+
+    uri = storage.join(run.report_uri, "report.parquet")
+    try:
+        earlier = pd.read_parquet(io.BytesIO(storage.path(uri, run.conn_id).read_bytes()))
+    except (FileNotFoundError, ValueError, OSError) as e:
+        if is_transient(e):
+            raise
+        return []
+    missing = earlier[~earlier["object_key"].isin(present)]
+    if missing.empty:
+        return []
+    bucket = run.config.source.bucket
+    kept = []
+    for row in missing.astype(object).where(missing.notna(), None).to_dict("records"):
+        key = row["object_key"]
+        if storage.path(f"s3://{bucket}/{key}", run.conn_id).exists():
+            continue
+        if row["status"] != str(Status.SOURCE_GONE):
+            row["reason"] = (f"deleted from s3://{bucket}/ after an earlier attempt of this run reported it as "
+                             f"{row['status']}" + (f" ({row['reason']})" if row.get("reason") else ""))
+            row["status"] = str(Status.SOURCE_GONE)
+        kept.append(row)
+    if kept:
+        log.warning("%d image(s) reported by an earlier attempt of this run were deleted since; kept as %s.",
+                    len(kept), Status.SOURCE_GONE)
+    return kept
+def _run_facts(run: RunContext) -> dict[str, Any]:
+    """What the report says about its run: the DAG run (with a link to it in the Airflow UI), what it
+    searched, and the decision thresholds its metrics use."""
+    from urllib.parse import quote
+
+    src = run.config.source
+    try:  # the UI's public address when the api-server is behind a proxy or a sub-path ([api] base_url)
+        from airflow.configuration import conf
+
+        base = (conf.get("api", "base_url", fallback="") or "").rstrip("/")
+    except Exception:  # noqa: BLE001  outside Airflow: a path relative to the UI's host
+        base = ""
+    keys = [k for k in (run.params.get("keys") or []) if k]
+    return {
+        "dag_id": run.config.dag_id,
+        "dag_run_id": run.run_id,
+        "dag_run_url": (f"{base}/dags/{quote(run.config.dag_id)}/runs/{quote(run.run_id, safe='')}"
+                        if run.run_id else None),
+        "searched": {
+            "bucket": src.bucket,
+            "prefix": run.params.get("prefix") or src.prefix,
+            "interval_start": run.data_interval_start.isoformat() if run.data_interval_start else None,
+            "interval_end": run.data_interval_end.isoformat() if run.data_interval_end else None,
+            "by_last_modified": bool(src.filter_by_last_modified and not run.params.get("all_in_prefix") and not keys),
+            "explicit_keys": len(keys),
+        },
+        "decision_thresholds": run.config.model.thresholds.to_dict(),
+    }
+
+
+def report(run: RunContext, routed: list[RouteResult], wait_result: dict[str, Any] | None = None) -> dict[str, Any]:
+    from human_review.inference.base import backend_class
+    from human_review.reports import build, rows, trend
 
     cfg = run.config.report
-    batches = sorted((b for b in routed if b), key=lambda b: b["batch"])
-    items: list[dict[str, Any]] = []
-    for b in batches:
-        items.extend(storage.read_json(b["routing"], run.conn_id)["items"])
-    loop_items = [i for i in items if i.get("loop_name") and not run.dry_run and "start_error" not in i]
+    items: list[RoutedItem] = []
+    for result in sorted((r for r in routed if r), key=lambda r: r.batch):
+        items.extend(Routing.from_dict(storage.read_json(result.routing, run.conn_id)).items)
+    loop_items = [i for i in items if i.has_loop and not run.dry_run]
+    outcomes = _outcomes(run, loop_items)
 
-    outcomes: dict[str, dict[str, Any]] = {}
-    if loop_items:
-        from human_review.hooks import HumanLoopHook
-
-        flow = run.config.review.flow_definition
-        hook = HumanLoopHook(aws_conn_id=run.conn_id, region_name=flow.region)
-        starts = [dt.datetime.fromisoformat(i["loop_created"]) for i in loop_items if i.get("loop_created")]
-        after = min(starts) - dt.timedelta(seconds=1) if starts else None
-        summaries = {
-            s["HumanLoopName"]: s
-            for s in hook.list_loops(flow.flow_definition_arn, created_after=after, name_prefix=run.loop_prefix)
-        }
-        with ThreadPoolExecutor(max_workers=8, thread_name_prefix="report") as pool:
-            names = [i["loop_name"] for i in loop_items]
-            for name, outcome in zip(
-                names, pool.map(lambda n: _loop_outcome(hook, summaries.get(n), run.conn_id), names)
-            ):
-                outcomes[name] = outcome
-
-    from human_review.inference.base import backend_class
-
-    backend = backend_class(run.config.model.backend)
-    rows = []
-    for item in items:  # one per discovered key: discover drops repeated explicit keys
-        row: dict[str, Any] = {
-            "pipeline": run.config.pipeline,
-            "run_key": run.run_key,
-            "object_key": item["key"],
-            "image_uri": f"s3://{run.config.source.bucket}/{item['key']}",
-            "size_bytes": item.get("size"),
-            "image_width": item.get("width"),
-            "image_height": item.get("height"),
-            "flagged": bool(item.get("flagged")),
-            "flagged_by": ",".join(item.get("flagged_by") or []) or None,
-            "audit_sample": bool(item.get("audit_only")),
-            "inference_ms": item.get("inference_ms"),
-            "model_output": json.dumps(item["prediction"], sort_keys=True) if item.get("prediction") else None,
-        }
-        answers: list[dict[str, Any]] = []
-        if item["status"] in ("invalid", "inference_failed", OVER_LIMIT_STATUS):
-            row.update(status=item["status"], reason=item.get("reason"))
-        else:
-            row["model_summary"] = backend.summary(item["prediction"])
-            if not item.get("flagged"):
-                row.update(status="auto_accepted")
-            elif run.dry_run:
-                row.update(status=DRY_RUN_STATUS, reason="; ".join(item.get("reasons") or []), loop_name=item["loop_name"])
-            else:
-                if "start_error" in item:
-                    outcome = {"status": "review_failed", "reason": f"the loop could not start: {item['start_error']}"}
-                else:
-                    outcome = outcomes.get(item["loop_name"], {"status": "review_failed", "reason": "no loop recorded"})
-                answers = outcome.get("answers") or []
-                row.update(
-                    status=outcome["status"],
-                    reason=outcome.get("reason") or "; ".join(item.get("reasons") or []),
-                    loop_name=item["loop_name"],
-                    loop_status=outcome.get("loop_status"),
-                    answers=len(answers),
-                    workers=",".join(a.get("workerId", "") for a in answers) or None,
-                )
-            row.update(build.review_columns(item.get("prediction"), row["status"], answers, cfg.iou_threshold))
-        rows.append(row)
-
-    table = build.frame(rows)
-    files = {
-        "parquet": storage.join(run.report_uri, "report.parquet"),
-        "csv": storage.join(run.report_uri, "report.csv"),
-        "html": storage.join(run.report_uri, "report.html"),
-        "summary": storage.join(run.report_uri, "summary.json"),
-    }
+    table_rows = rows.rows(
+        items, outcomes, pipeline=run.config.pipeline, run_key=run.run_key, bucket=run.config.source.bucket,
+        dry_run=run.dry_run, summarise_prediction=backend_class(run.config.model.backend).summary,
+        iou_threshold=cfg.iou_threshold, thresholds=run.config.model.thresholds,
+    )
+    table_rows += _source_gone_rows(run, {i.key for i in items})
+    table = build.frame(table_rows)
+    files = {kind: storage.join(run.report_uri, name) for kind, name in
+             (("parquet", "report.parquet"), ("csv", "report.csv"), ("html", "report.html"), ("summary", "summary.json"))}
     for kind, data in build.table_bytes(table).items():
         storage.write_bytes(files[kind], data, run.conn_id)
     summary = build.summarise(
-        rows, pipeline=run.config.pipeline, run_key=run.run_key, dry_run=run.dry_run, sent_to_review=len(loop_items),
-        price_usd=cfg.public_workforce_task_price_usd,
-        trend=trend.earlier_runs(cfg.prefix, run.config.pipeline, run.run_key, run.conn_id, keep=cfg.trend_runs - 1),
+        table_rows, pipeline=run.config.pipeline, run_key=run.run_key, dry_run=run.dry_run,
+        sent_to_review=len(loop_items), price_usd=cfg.public_workforce_task_price_usd,
+        trend=trend.earlier_headlines(_earlier_summaries(run, cfg.trend_runs - 1), keep=cfg.trend_runs - 1),
         extra={"wait": {k: v for k, v in (wait_result or {}).items() if k in ("status", "stopped")},
-               "files": files, "iou_threshold": cfg.iou_threshold},
+               "files": files, "iou_threshold": cfg.iou_threshold, **_run_facts(run)},
+        max_review_loops=run.config.max_review_loops(),
     )
     html = build.html_bytes(summary, table, lambda uri: storage.path(uri, run.conn_id).read_bytes(),
                             cfg.gallery_max_images)
     storage.write_bytes(files["html"], html, run.conn_id)
     storage.write_json(files["summary"], summary, run.conn_id)
     _point_latest_here(run, files, summary["generated_at"])
-    log.info("Report for %d images: %s -> %s", len(rows), summary["status_counts"], run.report_uri)
+    log.info("Report for %d images: %s -> %s", len(table_rows), summary["status_counts"], run.report_uri)
     return summary

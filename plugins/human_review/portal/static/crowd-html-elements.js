@@ -1,15 +1,22 @@
 /*
  * crowd-html-elements for the local review service: this project's own implementation of the
  * elements A2I worker templates use (a stand-in for https://assets.crowd.aws/crowd-html-elements.js;
- * nothing is loaded from outside). Each element contributes to the answerContent AWS documents.
+ * nothing is loaded from outside). Each element contributes to the answerContent AWS documents; the
+ * shapes, with the AWS pages they come from, are listed in human_review/portal/elements.py.
  *
- * Supported: crowd-form, crowd-button, crowd-bounding-box, crowd-image-classifier,
- * crowd-image-classifier-multi-select, crowd-classifier, crowd-classifier-multi-select,
- * crowd-rekognition-detect-moderation-labels, crowd-input, crowd-text-area, crowd-checkbox,
- * crowd-radio-group, crowd-radio-button, crowd-slider, crowd-keypoint, crowd-polygon, crowd-alert,
- * crowd-instructions, short-instructions, full-instructions.
- * Any other crowd-* element shows a visible warning, and the form refuses to submit (so a task is
- * never answered with a silently missing part).
+ * This file: the shared helpers (window.__hrCrowd), crowd-form, the display elements, the simple
+ * inputs, the classifiers and the moderation element. It loads, in order, crowd-annotators.js
+ * (bounding box, keypoint, polygon, polyline, line, semantic and instance segmentation) and
+ * crowd-text-elements.js (entity annotation, card), then fires `all-crowd-elements-ready` on the
+ * document, as AWS's script does, once every element is defined and upgraded.
+ *
+ * The JavaScript API templates script against: properties `labels`, `categories`, `value` and
+ * `initialValue` are assignable, before or after load (and the matching attributes may change);
+ * `value` reads every answering element's answer; crowd-form's `submit` event (an `onsubmit`
+ * handler or a listener) runs once per click, and one that throws or calls preventDefault() stops
+ * the submission; native `required`, `min`, `max` and `pattern` on plain inputs and selects are
+ * enforced; an element the reviewer left untouched is omitted from the answer, as AWS does.
+ * Any other crowd-* element shows a visible warning, and the form refuses to submit.
  *
  * The page embeds <main id="hr-task" data-submit-url data-claim-url data-task-base data-home-url>.
  */
@@ -22,8 +29,12 @@
     "crowd-image-classifier-multi-select", "crowd-classifier", "crowd-classifier-multi-select",
     "crowd-rekognition-detect-moderation-labels", "crowd-input", "crowd-text-area", "crowd-checkbox",
     "crowd-radio-group", "crowd-radio-button", "crowd-slider", "crowd-keypoint", "crowd-polygon",
-    "crowd-alert", "crowd-instructions", "short-instructions", "full-instructions"];
+    "crowd-polyline", "crowd-line", "crowd-semantic-segmentation", "crowd-instance-segmentation",
+    "crowd-entity-annotation", "crowd-card", "crowd-alert", "crowd-instructions",
+    "short-instructions", "full-instructions"];
   window.__humanReviewSupportedElements = SUPPORTED.slice();
+  var SCRIPT_SRC = document.currentScript ? document.currentScript.src : "";
+  var MORE_SCRIPTS = ["crowd-annotators.js", "crowd-text-elements.js"];
 
   function el(tag, attrs, text) {
     var e = document.createElement(tag);
@@ -34,12 +45,22 @@
     return e;
   }
 
-  // JSON attributes; AWS's own examples also use single-quoted JS literals (['a', 'b'], { text: 'x' }).
+  // JSON attributes; AWS's own examples also use JavaScript literals: single quotes, unquoted keys
+  // and trailing commas (['a', 'b'], { name: "x", parentName: "y", },).
   function parseLoose(raw) {
+    if (typeof raw !== "string") return raw;
     try { return JSON.parse(raw); } catch (e) { /* fall through */ }
     var fixed = raw.replace(/'((?:[^'\\]|\\.)*)'/g, function (_m, s) { return JSON.stringify(s.replace(/\\'/g, "'")); })
-      .replace(/([{,]\s*)([A-Za-z_][A-Za-z0-9_]*)\s*:/g, '$1"$2":');
+      .replace(/([{,]\s*)([A-Za-z_$][A-Za-z0-9_$]*)\s*:/g, '$1"$2":')
+      .replace(/,(\s*[\]}])/g, "$1");
     return JSON.parse(fixed);
+  }
+
+  function warn(node, message) {
+    var w = el("div", { "class": "hr-unsupported", role: "alert",
+      style: "background:#fff3b0;border:2px solid #e0b000;color:#5a4500;padding:.5rem .8rem;margin:.5rem 0;font-weight:bold" }, message);
+    if (node.parentNode) node.parentNode.insertBefore(w, node);
+    return w;
   }
 
   function parseJSONAttr(node, name, fallback) {
@@ -49,12 +70,6 @@
       warn(node, "<" + node.localName + "> attribute " + name + " is not valid JSON");
       return fallback;
     }
-  }
-
-  function warn(node, message) {
-    var w = el("div", { "class": "hr-unsupported", role: "alert",
-      style: "background:#fff3b0;border:2px solid #e0b000;color:#5a4500;padding:.5rem .8rem;margin:.5rem 0;font-weight:bold" }, message);
-    if (node.parentNode) node.parentNode.insertBefore(w, node);
   }
 
   function taskInfo() {
@@ -68,26 +83,58 @@
     if (node.getAttribute("header")) node.insertBefore(el("h3", { "class": "hr-header" }, node.getAttribute("header")), node.firstChild);
   }
 
-  // Move the instruction children (short/full-instructions, classification-target) of a widget into a side panel.
   function takeChildren(node, names) {
     var out = [];
     Array.prototype.slice.call(node.children).forEach(function (c) { if (names.indexOf(c.localName) >= 0) out.push(c); });
     return out;
   }
 
+  function categoryName(c) { return typeof c === "string" ? c : (c && (c.name || c.text || c.label)) || String(c); }
+
+  // Properties a template may set before the element is upgraded (an inline script runs before this
+  // deferred one): the value set on the plain element is taken over once the class is in place.
+  var API_PROPERTIES = ["labels", "categories", "value", "initialValue"];
+  var ATTRIBUTE_PROPERTY = { "labels": "labels", "categories": "categories", "value": "value", "initial-value": "initialValue" };
+
   class CrowdElement extends HTMLElement {
+    static get observedAttributes() { return Object.keys(ATTRIBUTE_PROPERTY); }
     connectedCallback() {
       if (this._ready) return;
+      var self = this, pending = {};
+      API_PROPERTIES.forEach(function (p) {
+        if (Object.prototype.hasOwnProperty.call(self, p)) { pending[p] = self[p]; delete self[p]; }
+      });
       this._ready = true;
+      this._touched = false;
       this.setup();
+      // Anything the reviewer does inside the element counts as touching it.
+      ["input", "change", "mousedown", "keydown"].forEach(function (t) {
+        self.addEventListener(t, function (ev) { if (ev.isTrusted) self._touched = true; }, true);
+      });
+      Object.keys(pending).forEach(function (p) { self[p] = pending[p]; });
+    }
+    attributeChangedCallback(name, old, value) {
+      if (!this._ready || old === value || this._reflecting) return;
+      var prop = ATTRIBUTE_PROPERTY[name];
+      if (prop && typeof this.applyAttribute === "function") this.applyAttribute(prop, value === null ? null : parseLoose(value));
     }
     setup() {}
     // Returns an error message when the worker still has to do something, else null.
     validate() { return null; }
+    // True when the element's part is left out of the answer (AWS omits untouched elements).
+    omitted() { return false; }
   }
+
+  window.__hrCrowd = {
+    el: el, parseLoose: parseLoose, parseJSONAttr: parseJSONAttr, warn: warn, nameOf: nameOf,
+    header: header, takeChildren: takeChildren, categoryName: categoryName, CrowdElement: CrowdElement,
+    // d3's category10, the palette AWS's segmentation tools use.
+    PALETTE: ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22", "#17becf"]
+  };
 
   // ---- display elements -----------------------------------------------------------------------
   class Instructions extends CrowdElement {
+    static get observedAttributes() { return []; }
     setup() {
       this.style.display = "block";
       this.style.margin = ".5rem 0";
@@ -95,7 +142,7 @@
       this.style.background = "#f2f8fd";
       this.style.borderLeft = "3px solid #0073bb";
       var h = this.getAttribute("header") || this.getAttribute("link-text") ||
-        (this.localName === "short-instructions" ? "Instructions" : this.localName === "full-instructions" ? "Full instructions" : "Instructions");
+        (this.localName === "full-instructions" ? "Full instructions" : "Instructions");
       this.insertBefore(el("strong", { style: "display:block" }, h), this.firstChild);
       var self = this;
       ["detailed-instructions", "positive-example", "negative-example"].forEach(function (n) {
@@ -112,6 +159,7 @@
   customElements.define("crowd-instructions", class extends Instructions {});
 
   customElements.define("crowd-alert", class extends CrowdElement {
+    static get observedAttributes() { return []; }
     setup() {
       var colors = { info: "#0073bb", success: "#1d8102", error: "#d13212", warning: "#e0b000" };
       var type = this.getAttribute("type") || "info";
@@ -126,6 +174,7 @@
   });
 
   customElements.define("crowd-button", class extends CrowdElement {
+    static get observedAttributes() { return []; }
     setup() {
       var b = el("button", { type: this.getAttribute("form-action") === "submit" ? "submit" : "button", "data-crowd-internal": "" });
       while (this.firstChild) b.appendChild(this.firstChild);
@@ -135,13 +184,14 @@
   });
 
   // ---- simple form inputs ---------------------------------------------------------------------
+  // crowd-input: {name: "text"} (https://docs.aws.amazon.com/sagemaker/latest/dg/sms-ui-template-crowd-input.html)
   customElements.define("crowd-input", class extends CrowdElement {
     setup() {
       var label = el("label", { style: "display:block;margin:.4rem 0" });
       label.appendChild(document.createTextNode((this.getAttribute("label") || "") + " "));
       this.input = el("input", { type: this.getAttribute("type") || "text", "data-crowd-internal": "" });
       var self = this;
-      ["placeholder", "max-length", "min-length", "min", "max", "step"].forEach(function (a) {
+      ["placeholder", "max-length", "min-length", "min", "max", "step", "pattern"].forEach(function (a) {
         if (self.hasAttribute(a)) self.input.setAttribute(a.replace("-length", "length"), self.getAttribute(a));
       });
       if (this.hasAttribute("value")) this.input.value = this.getAttribute("value");
@@ -150,14 +200,19 @@
       label.appendChild(this.input);
       this.appendChild(label);
     }
+    applyAttribute(prop, v) { if (prop === "value") this.value = v; }
     get value() { return this.input ? this.input.value : this.getAttribute("value") || ""; }
+    set value(v) { if (this.input) this.input.value = v === null || v === undefined ? "" : String(v); }
     validate() {
       if (this.hasAttribute("required") && !this.input.value) return (this.getAttribute("label") || this.getAttribute("name")) + ": required";
+      if (!this.input.checkValidity()) return (this.getAttribute("label") || this.getAttribute("name")) + ": " + this.input.validationMessage;
       return null;
     }
+    omitted() { return !this._touched && this.input.value === ""; }
     crowdAnswer() { var o = {}; o[nameOf(this, "input")] = this.input.value; return o; }
   });
 
+  // crowd-text-area: {name: "text"} (https://docs.aws.amazon.com/sagemaker/latest/dg/sms-ui-template-crowd-text-area.html)
   customElements.define("crowd-text-area", class extends CrowdElement {
     setup() {
       var label = el("label", { style: "display:block;margin:.4rem 0" });
@@ -170,16 +225,21 @@
       label.appendChild(this.area);
       this.appendChild(label);
     }
+    applyAttribute(prop, v) { if (prop === "value") this.value = v; }
     get value() { return this.area ? this.area.value : ""; }
+    set value(v) { if (this.area) this.area.value = v === null || v === undefined ? "" : String(v); }
     validate() {
       if (this.hasAttribute("required") && !this.area.value) return (this.getAttribute("label") || this.getAttribute("name")) + ": required";
       return null;
     }
+    omitted() { return !this._touched && this.area.value === ""; }
     crowdAnswer() { var o = {}; o[nameOf(this, "textArea")] = this.area.value; return o; }
   });
 
-  // Output: {name: {value: checked}}; boxes sharing a name merge into one object.
+  // crowd-checkbox: {name: {value: checked}}; boxes sharing a name merge into one object
+  // (https://docs.aws.amazon.com/sagemaker/latest/dg/sms-ui-template-crowd-checkbox.html)
   customElements.define("crowd-checkbox", class extends CrowdElement {
+    static get observedAttributes() { return []; }
     setup() {
       var label = el("label", { style: "display:inline-block;margin:.25rem .8rem .25rem 0" });
       this.box = el("input", { type: "checkbox", "data-crowd-internal": "" });
@@ -190,6 +250,8 @@
       this.appendChild(label);
     }
     get checked() { return !!(this.box && this.box.checked); }
+    set checked(v) { if (this.box) this.box.checked = !!v; }
+    get value() { return this.getAttribute("value") || "on"; }
     validate() {
       if (this.hasAttribute("required") && !this.box.checked) return (this.getAttribute("name") || "checkbox") + ": required";
       return null;
@@ -201,10 +263,15 @@
   });
 
   customElements.define("crowd-radio-group", class extends CrowdElement {
+    static get observedAttributes() { return []; }
     setup() {
       this.style.display = "block";
       this.group = "hr-radio-" + Math.random().toString(36).slice(2);
       this.setAttribute("role", "radiogroup");
+    }
+    get value() {
+      var b = Array.prototype.find.call(this.querySelectorAll("crowd-radio-button"), function (r) { return r.checked; });
+      return b ? b.getAttribute("value") || b.getAttribute("name") : null;
     }
     validate() {
       if (this.hasAttribute("required") && !this.querySelector("input[type=radio]:checked")) return "Pick one option";
@@ -212,8 +279,10 @@
     }
   });
 
-  // Output: {buttonName: {buttonValue: checked}} per button.
+  // crowd-radio-button: {buttonName: {buttonValue: checked}} per button
+  // (https://docs.aws.amazon.com/sagemaker/latest/dg/sms-ui-template-crowd-radio-button.html)
   customElements.define("crowd-radio-button", class extends CrowdElement {
+    static get observedAttributes() { return []; }
     setup() {
       var group = this.closest("crowd-radio-group");
       if (group && !group._ready) group.connectedCallback();
@@ -226,12 +295,13 @@
       this.appendChild(label);
     }
     get checked() { return !!(this.radio && this.radio.checked); }
+    set checked(v) { if (this.radio) this.radio.checked = !!v; }
     crowdAnswer() {
       var o = {}; o[nameOf(this, "radio")] = {}; o[nameOf(this, "radio")][this.getAttribute("value") || "on"] = this.radio.checked; return o;
     }
   });
 
-  // Output: {name: number}.
+  // crowd-slider: {name: number} (https://docs.aws.amazon.com/sagemaker/latest/dg/sms-ui-template-crowd-slider.html)
   customElements.define("crowd-slider", class extends CrowdElement {
     setup() {
       var min = this.getAttribute("min") || "0", max = this.getAttribute("max") || "100";
@@ -244,18 +314,21 @@
       this.appendChild(this.range);
       this.appendChild(this.out);
     }
+    applyAttribute(prop, v) { if (prop === "value") this.value = v; }
     get value() { return this.range ? +this.range.value : 0; }
+    set value(v) { if (this.range) { this.range.value = v; this.out.textContent = this.range.value; } }
+    omitted() { return !this._touched && !this.hasAttribute("value"); }
     crowdAnswer() { var o = {}; o[nameOf(this, "slider")] = +this.range.value; return o; }
   });
 
   // ---- classifiers ----------------------------------------------------------------------------
-  function categoryName(c) { return typeof c === "string" ? c : (c && (c.name || c.text || c.label)) || String(c); }
-
+  // crowd-classifier, crowd-image-classifier: {name: {label: "x"}}; the multi-select kinds:
+  // {name: {labels: ["x", ...]}} (https://docs.aws.amazon.com/sagemaker/latest/dg/sms-ui-template-crowd-classifier.html,
+  // ...-crowd-classifier-multi-select.html, ...-crowd-image-classifier.html, ...-crowd-image-classifier-multi-select.html)
   class Classifier extends CrowdElement {
     multi() { return false; }
     image() { return false; }
     setup() {
-      var self = this;
       var regions = takeChildren(this, ["classification-target", "short-instructions", "full-instructions"]);
       header(this);
       var box = el("div", { "data-crowd-internal": "", style: "display:flex;gap:1.5rem;flex-wrap:wrap;align-items:flex-start" });
@@ -264,18 +337,31 @@
         left.appendChild(el("img", { src: this.getAttribute("src") || "", alt: "image to classify", style: "max-width:520px;max-height:520px;border:1px solid #ccc;background:#eee" }));
       }
       regions.forEach(function (r) { left.appendChild(r); if (r.localName === "classification-target") r.style.display = "block"; });
-      var list = el("fieldset", { style: "min-width:240px" });
-      list.appendChild(el("legend", {}, this.multi() ? "Pick every category that applies" : "Pick one category"));
+      this.list = el("fieldset", { style: "min-width:240px" });
+      box.appendChild(left);
+      box.appendChild(this.list);
+      this.appendChild(box);
+      this.categories = parseJSONAttr(this, "categories", []);
+    }
+    applyAttribute(prop, v) { if (prop === "categories") this.categories = v || []; if (prop === "value") this.value = v; }
+    get categories() { return (this._categories || []).slice(); }
+    set categories(list) {
+      var self = this, kept = this.inputs ? this.selected() : [];
+      this._categories = (Array.isArray(list) ? list : parseLoose(list) || []).map(categoryName);
+      this.list.textContent = "";
+      this.list.appendChild(el("legend", {}, this.multi() ? "Pick every category that applies" : "Pick one category"));
       this.inputs = [];
       var group = "hr-cls-" + Math.random().toString(36).slice(2);
-      var cats = parseJSONAttr(this, "categories", []).map(categoryName);
+      var cats = this._categories.slice();
       var exclusion = parseJSONAttr(this, "exclusion-category", null);
       if (exclusion) cats.push(categoryName(exclusion));
-      if (!cats.length) warn(this, "<" + this.localName + "> has no categories");
+      if (this._noCategories) { this._noCategories.remove(); this._noCategories = null; }
+      if (!cats.length) this._noCategories = warn(this, "<" + this.localName + "> has no categories");
       cats.forEach(function (c, i) {
         var label = el("label", { style: "display:block;margin:.25rem 0" });
         var input = el("input", { type: self.multi() ? "checkbox" : "radio", name: group });
         input.dataset.label = c;
+        input.checked = kept.indexOf(c) >= 0;
         if (exclusion && i === cats.length - 1) input.dataset.exclusion = "1";
         input.addEventListener("change", function () {
           if (!self.multi() || !input.checked) return;
@@ -283,23 +369,23 @@
         });
         label.appendChild(input);
         label.appendChild(document.createTextNode(" " + c));
-        list.appendChild(label);
+        self.list.appendChild(label);
         self.inputs.push(input);
       });
-      box.appendChild(left);
-      box.appendChild(list);
-      this.appendChild(box);
     }
     selected() { return this.inputs.filter(function (i) { return i.checked; }).map(function (i) { return i.dataset.label; }); }
+    get value() { var s = this.selected(); return this.multi() ? { labels: s } : { label: s[0] }; }
+    set value(v) {
+      var want = v && typeof v === "object" ? (v.labels || (v.label !== undefined ? [v.label] : [])) : [v];
+      this.inputs.forEach(function (i) { i.checked = want.indexOf(i.dataset.label) >= 0; });
+    }
     validate() {
       if (!this.multi() && !this.selected().length) return (this.getAttribute("header") || this.getAttribute("name") || "Classifier") + ": pick a category";
+      if (!this.inputs.length) return "<" + this.localName + "> has no categories to pick from";
       return null;
     }
-    crowdAnswer() {
-      var o = {}, s = this.selected();
-      o[nameOf(this, "category")] = this.multi() ? { labels: s } : { label: s[0] };
-      return o;
-    }
+    omitted() { return !this._touched && !this.selected().length; }
+    crowdAnswer() { var o = {}; o[nameOf(this, "category")] = this.value; return o; }
   }
   customElements.define("crowd-classifier", class extends Classifier {});
   customElements.define("crowd-classifier-multi-select", class extends Classifier { multi() { return true; } });
@@ -307,313 +393,60 @@
   customElements.define("crowd-image-classifier-multi-select", class extends Classifier { multi() { return true; } image() { return true; } });
 
   // ---- crowd-rekognition-detect-moderation-labels --------------------------------------------
+  // {"AWS/Rekognition/DetectModerationLabels/Image/V3": {moderationLabels: [{name, parentName}]}}
+  // (https://docs.aws.amazon.com/sagemaker/latest/dg/sms-ui-template-crowd-rekognition-detect-moderation-labels.html;
+  // "None of these" gives an empty list, and the reviewer must choose: categories or none).
   customElements.define("crowd-rekognition-detect-moderation-labels", class extends CrowdElement {
     setup() {
       var box = el("div", { "data-crowd-internal": "", style: "display:flex;gap:1.5rem;flex-wrap:wrap;align-items:flex-start" });
       header(this);
       var img = el("img", { src: this.getAttribute("src") || "", alt: "image to review", style: "max-width:520px;max-height:520px;border:1px solid #ccc;background:#eee" });
-      var list = el("fieldset", { style: "min-width:260px" });
-      list.appendChild(el("legend", {}, "Categories the image shows"));
-      this.checkboxes = [];
+      this.list = el("fieldset", { style: "min-width:260px" });
+      box.appendChild(img);
+      box.appendChild(this.list);
+      this.appendChild(box);
+      this.categories = parseJSONAttr(this, "categories", []);
+    }
+    applyAttribute(prop, v) { if (prop === "categories") this.categories = v || []; }
+    get categories() { return (this._categories || []).slice(); }
+    set categories(list) {
       var self = this;
-      parseJSONAttr(this, "categories", []).forEach(function (c) {
-        var name = categoryName(c);
+      this._categories = (Array.isArray(list) ? list : parseLoose(list) || []).map(function (c) {
+        return { name: categoryName(c), parentName: (c && c.parentName) || "" };
+      });
+      this.list.textContent = "";
+      this.list.appendChild(el("legend", {}, "Categories the image shows"));
+      this.checkboxes = [];
+      if (this._noCategories) { this._noCategories.remove(); this._noCategories = null; }
+      if (!this._categories.length) this._noCategories = warn(this, "<" + this.localName + "> has no categories");
+      this._categories.forEach(function (c) {
         var label = el("label", { style: "display:block;margin:.25rem 0" });
         var cb = el("input", { type: "checkbox" });
-        cb.dataset.name = name;
-        cb.dataset.parentName = (c && c.parentName) || "";
+        cb.dataset.name = c.name;
+        cb.dataset.parentName = c.parentName;
+        cb.addEventListener("change", function () { if (cb.checked) self.none.checked = false; });
         label.appendChild(cb);
-        label.appendChild(document.createTextNode(" " + name));
-        list.appendChild(label);
+        label.appendChild(document.createTextNode(" " + c.name));
+        self.list.appendChild(label);
         self.checkboxes.push(cb);
       });
-      box.appendChild(img);
-      box.appendChild(list);
-      this.appendChild(box);
+      var noneLabel = el("label", { "class": "hr-none", style: "display:block;margin:.5rem 0 .25rem;border-top:1px solid #ddd;padding-top:.25rem" });
+      this.none = el("input", { type: "checkbox" });
+      this.none.addEventListener("change", function () { if (self.none.checked) self.checkboxes.forEach(function (cb) { cb.checked = false; }); });
+      noneLabel.appendChild(this.none);
+      noneLabel.appendChild(document.createTextNode(" None of these"));
+      this.list.appendChild(noneLabel);
     }
-    crowdAnswer() {
-      var labels = this.checkboxes.filter(function (cb) { return cb.checked; })
-        .map(function (cb) { return { name: cb.dataset.name, parentName: cb.dataset.parentName }; });
-      return { "AWS/Rekognition/DetectModerationLabels/Image/V3": { moderationLabels: labels } };
+    get value() {
+      return { moderationLabels: this.checkboxes.filter(function (cb) { return cb.checked; })
+        .map(function (cb) { return { name: cb.dataset.name, parentName: cb.dataset.parentName }; }) };
     }
-  });
-
-  // ---- image annotation: shared stage ---------------------------------------------------------
-  class ImageAnnotator extends CrowdElement {
-    help() { return ""; }
-    setup() {
-      var self = this;
-      this.labels = parseJSONAttr(this, "labels", []).map(categoryName);
-      if (!this.labels.length) this.labels = ["object"];
-      this.selected = -1;
-      takeChildren(this, ["short-instructions", "full-instructions"]).forEach(function (c) { self.appendChild(c); });
-      header(this);
-      var ui = el("div", { "data-crowd-internal": "" });
-      var bar = el("div", { style: "margin:.5rem 0" });
-      bar.appendChild(document.createTextNode("Label: "));
-      this.labelSelect = el("select", { "class": "hr-label-select" });
-      this.labels.forEach(function (l) { self.labelSelect.appendChild(el("option", { value: l }, l)); });
-      bar.appendChild(this.labelSelect);
-      this.extraButtons(bar);
-      var del = el("button", { type: "button", "class": "hr-delete", style: "margin-left:1rem" }, "Delete selected");
-      del.addEventListener("click", function () { self.deleteSelected(); });
-      bar.appendChild(del);
-      bar.appendChild(el("small", { style: "margin-left:1rem" }, this.help()));
-      ui.appendChild(bar);
-      this.stage = el("div", { "class": "hr-stage", style: "position:relative;display:inline-block;user-select:none;cursor:crosshair;border:1px solid #ccc;background:#eee;min-width:200px;min-height:200px" });
-      this.img = el("img", { src: this.getAttribute("src") || "", alt: "image to annotate", draggable: "false", style: "display:block;max-width:900px" });
-      this.img.addEventListener("load", function () { self.draw(); });
-      this.img.addEventListener("error", function () {
-        self.stage.appendChild(el("div", { "class": "hr-image-error", style: "padding:1rem;color:#a00" }, "The image could not be loaded."));
-      });
-      this.stage.appendChild(this.img);
-      this.layer = el("div", { style: "position:absolute;left:0;top:0;right:0;bottom:0" });
-      this.stage.appendChild(this.layer);
-      ui.appendChild(this.stage);
-      this.insertBefore(ui, takeChildren(this, ["short-instructions", "full-instructions"])[0] || null);
-      this.stage.addEventListener("mousedown", function (ev) { self.onDown(ev); });
-      window.addEventListener("mousemove", function (ev) { self.onMove(ev); });
-      window.addEventListener("mouseup", function (ev) { self.onUp(ev); });
-      document.addEventListener("keydown", function (ev) {
-        if ((ev.key === "Delete" || ev.key === "Backspace") && self.selected >= 0 && !/^(INPUT|TEXTAREA|SELECT)$/.test(ev.target.tagName)) {
-          ev.preventDefault(); self.deleteSelected();
-        }
-      });
-      this.init();
-      this.draw();
+    validate() {
+      if (!this.checkboxes.length) return "The moderation task shows no categories to choose from: release it and tell the template's owner.";
+      if (!this.none.checked && !this.checkboxes.some(function (cb) { return cb.checked; })) return "Choose the categories the image shows, or None of these.";
+      return null;
     }
-    extraButtons() {}
-    init() {}
-    scale() {
-      var w = this.img.naturalWidth || this.img.clientWidth || 1;
-      return (this.img.clientWidth || w) / w;
-    }
-    point(ev) {
-      var r = this.stage.getBoundingClientRect(), s = this.scale();
-      var maxX = this.img.naturalWidth || Infinity, maxY = this.img.naturalHeight || Infinity;
-      return { x: Math.max(0, Math.min(maxX, (ev.clientX - r.left) / s)), y: Math.max(0, Math.min(maxY, (ev.clientY - r.top) / s)) };
-    }
-    imageProperties() { return { height: this.img.naturalHeight || 0, width: this.img.naturalWidth || 0 }; }
-    onDown() {} onMove() {} onUp() {}
-    deleteSelected() {}
-    draw() {}
-  }
-
-  // ---- crowd-bounding-box: draw, move, resize (corner handles), delete ---------------------------
-  // Output: {name: {boundingBoxes: [{height, label, left, top, width[, initialValueModified]}], inputImageProperties: {height, width}}}
-  customElements.define("crowd-bounding-box", class extends ImageAnnotator {
-    help() { return "Drag on the image to draw a box; drag a box to move it, drag a corner to resize it; Delete removes the selected box."; }
-    init() {
-      this.boxes = parseJSONAttr(this, "initial-value", []).map(function (b) {
-        return { label: b.label, left: +b.left, top: +b.top, width: +b.width, height: +b.height, initial: true, modified: false };
-      });
-    }
-    onDown(ev) {
-      if (ev.button !== 0) return;
-      ev.preventDefault();
-      var p = this.point(ev), t = ev.target.dataset || {};
-      if (t.handle !== undefined) {
-        var i = +t.index, b = this.boxes[i];
-        this.selected = i;
-        // the fixed corner is the one opposite the handle
-        var fx = t.handle.indexOf("w") >= 0 ? b.left + b.width : b.left;
-        var fy = t.handle.indexOf("n") >= 0 ? b.top + b.height : b.top;
-        this.drag = { mode: "resize", x0: fx, y0: fy, index: i };
-      } else if (t.index !== undefined) {
-        this.selected = +t.index;
-        var bb = this.boxes[this.selected];
-        this.drag = { mode: "move", dx: p.x - bb.left, dy: p.y - bb.top, index: this.selected };
-      } else {
-        this.boxes.push({ label: this.labelSelect.value, left: p.x, top: p.y, width: 0, height: 0, initial: false, modified: false });
-        this.selected = this.boxes.length - 1;
-        this.drag = { mode: "draw", x0: p.x, y0: p.y, index: this.selected };
-      }
-      this.draw();
-    }
-    onMove(ev) {
-      if (!this.drag) return;
-      var p = this.point(ev), b = this.boxes[this.drag.index];
-      if (this.drag.mode === "move") {
-        b.left = Math.max(0, p.x - this.drag.dx); b.top = Math.max(0, p.y - this.drag.dy);
-      } else {
-        b.left = Math.min(p.x, this.drag.x0); b.top = Math.min(p.y, this.drag.y0);
-        b.width = Math.abs(p.x - this.drag.x0); b.height = Math.abs(p.y - this.drag.y0);
-      }
-      if (this.drag.mode !== "draw") b.modified = true;
-      this.draw();
-    }
-    onUp() {
-      if (!this.drag) return;
-      var b = this.boxes[this.drag.index];
-      if (this.drag.mode === "draw" && (b.width < 3 || b.height < 3)) {
-        this.boxes.splice(this.drag.index, 1);
-        this.selected = -1;
-      }
-      this.drag = null;
-      this.draw();
-    }
-    deleteSelected() {
-      if (this.selected < 0) return;
-      this.boxes.splice(this.selected, 1);
-      this.selected = -1;
-      this.draw();
-    }
-    draw() {
-      var s = this.scale(), self = this;
-      this.layer.textContent = "";
-      this.boxes.forEach(function (b, i) {
-        var d = el("div", {
-          "class": "hr-box",
-          style: "position:absolute;box-sizing:border-box;cursor:move;border:2px solid " + (i === self.selected ? "#ff9900" : "#1e88e5") +
-            ";background:rgba(30,136,229,.12);left:" + b.left * s + "px;top:" + b.top * s + "px;width:" + b.width * s + "px;height:" + b.height * s + "px"
-        });
-        d.dataset.index = i;
-        d.appendChild(el("span", { style: "position:absolute;left:0;top:-1.3em;font-size:.75rem;background:#1e88e5;color:#fff;padding:0 .25rem;pointer-events:none;white-space:nowrap" }, b.label));
-        ["nw", "ne", "sw", "se"].forEach(function (h) {
-          var hd = el("div", { "class": "hr-handle hr-handle-" + h,
-            style: "position:absolute;width:10px;height:10px;background:#fff;border:2px solid #ff9900;box-sizing:border-box;cursor:" + h + "-resize;" +
-              (h[0] === "n" ? "top:-5px;" : "bottom:-5px;") + (h[1] === "w" ? "left:-5px;" : "right:-5px;") });
-          hd.dataset.index = i; hd.dataset.handle = h;
-          d.appendChild(hd);
-        });
-        self.layer.appendChild(d);
-      });
-    }
-    get value() { return this.crowdAnswer()[nameOf(this, "boundingBox")]; }
-    crowdAnswer() {
-      var out = {};
-      out[nameOf(this, "boundingBox")] = {
-        boundingBoxes: this.boxes.map(function (b) {
-          var o = { height: Math.round(b.height), label: b.label, left: Math.round(b.left), top: Math.round(b.top), width: Math.round(b.width) };
-          if (b.initial) o.initialValueModified = b.modified;
-          return o;
-        }),
-        inputImageProperties: this.imageProperties()
-      };
-      return out;
-    }
-  });
-
-  // ---- crowd-keypoint: click to place, drag to move ----------------------------------------------
-  // Output: {name: {inputImageProperties: {height, width}, keypoints: [{label, x, y}]}}
-  customElements.define("crowd-keypoint", class extends ImageAnnotator {
-    help() { return "Click to place a point with the chosen label; drag a point to move it; Delete removes the selected point."; }
-    init() {
-      this.points = parseJSONAttr(this, "initial-value", []).map(function (k) { return { label: k.label, x: +k.x, y: +k.y }; });
-    }
-    onDown(ev) {
-      if (ev.button !== 0) return;
-      ev.preventDefault();
-      var p = this.point(ev), t = ev.target.dataset || {};
-      if (t.index !== undefined) this.selected = +t.index;
-      else { this.points.push({ label: this.labelSelect.value, x: p.x, y: p.y }); this.selected = this.points.length - 1; }
-      this.drag = { index: this.selected };
-      this.draw();
-    }
-    onMove(ev) {
-      if (!this.drag) return;
-      var p = this.point(ev), k = this.points[this.drag.index];
-      k.x = p.x; k.y = p.y;
-      this.draw();
-    }
-    onUp() { this.drag = null; }
-    deleteSelected() { if (this.selected >= 0) { this.points.splice(this.selected, 1); this.selected = -1; this.draw(); } }
-    draw() {
-      var s = this.scale(), self = this;
-      this.layer.textContent = "";
-      this.points.forEach(function (k, i) {
-        var d = el("div", { "class": "hr-keypoint", title: k.label,
-          style: "position:absolute;width:12px;height:12px;margin:-6px 0 0 -6px;border-radius:50%;cursor:move;border:2px solid #fff;background:" +
-            (i === self.selected ? "#ff9900" : "#1e88e5") + ";left:" + k.x * s + "px;top:" + k.y * s + "px" });
-        d.dataset.index = i;
-        self.layer.appendChild(d);
-      });
-    }
-    crowdAnswer() {
-      var o = {};
-      o[nameOf(this, "keypoints")] = {
-        inputImageProperties: this.imageProperties(),
-        keypoints: this.points.map(function (k) { return { label: k.label, x: Math.round(k.x), y: Math.round(k.y) }; })
-      };
-      return o;
-    }
-  });
-
-  // ---- crowd-polygon: click vertices, close on the first vertex or with "Close polygon" ----------
-  // Output: {name: {inputImageProperties: {height, width}, polygons: [{label, vertices: [{x, y}]}]}}
-  customElements.define("crowd-polygon", class extends ImageAnnotator {
-    help() { return "Click to add vertices; click the first vertex (or Close polygon) to finish; Delete removes the selected polygon."; }
-    extraButtons(bar) {
-      var self = this, b = el("button", { type: "button", "class": "hr-close-polygon", style: "margin-left:1rem" }, "Close polygon");
-      b.addEventListener("click", function () { self.closeCurrent(); });
-      bar.appendChild(b);
-    }
-    init() {
-      this.polygons = parseJSONAttr(this, "initial-value", []).map(function (p) {
-        return { label: p.label, vertices: (p.vertices || []).map(function (v) { return { x: +v.x, y: +v.y }; }) };
-      });
-      this.current = null;
-    }
-    closeCurrent() {
-      if (this.current && this.current.vertices.length >= 3) { this.polygons.push(this.current); this.selected = this.polygons.length - 1; }
-      this.current = null;
-      this.draw();
-    }
-    onDown(ev) {
-      if (ev.button !== 0) return;
-      ev.preventDefault();
-      var p = this.point(ev), t = ev.target.dataset || {};
-      if (this.current) {
-        var f = this.current.vertices[0], s = this.scale();
-        if (this.current.vertices.length >= 3 && Math.hypot((p.x - f.x) * s, (p.y - f.y) * s) < 8) { this.closeCurrent(); return; }
-        this.current.vertices.push(p);
-      } else if (t.index !== undefined) {
-        this.selected = +t.index;
-      } else {
-        this.current = { label: this.labelSelect.value, vertices: [p] };
-        this.selected = -1;
-      }
-      this.draw();
-    }
-    deleteSelected() {
-      if (this.current) { this.current = null; this.draw(); return; }
-      if (this.selected >= 0) { this.polygons.splice(this.selected, 1); this.selected = -1; this.draw(); }
-    }
-    draw() {
-      var s = this.scale(), self = this, ns = "http://www.w3.org/2000/svg";
-      this.layer.textContent = "";
-      var svg = document.createElementNS(ns, "svg");
-      svg.setAttribute("style", "position:absolute;left:0;top:0;width:100%;height:100%;overflow:visible");
-      function poly(p, i, open) {
-        var e = document.createElementNS(ns, open ? "polyline" : "polygon");
-        e.setAttribute("points", p.vertices.map(function (v) { return v.x * s + "," + v.y * s; }).join(" "));
-        e.setAttribute("style", "fill:" + (open ? "none" : "rgba(30,136,229,.15)") + ";stroke:" + (i === self.selected ? "#ff9900" : "#1e88e5") + ";stroke-width:2;cursor:pointer");
-        if (i >= 0) e.dataset.index = i;
-        svg.appendChild(e);
-      }
-      this.polygons.forEach(function (p, i) { poly(p, i, false); });
-      if (this.current) {
-        poly(this.current, -1, true);
-        this.current.vertices.forEach(function (v) {
-          var c = document.createElementNS(ns, "circle");
-          c.setAttribute("cx", v.x * s); c.setAttribute("cy", v.y * s); c.setAttribute("r", 4);
-          c.setAttribute("style", "fill:#ff9900");
-          svg.appendChild(c);
-        });
-      }
-      this.layer.appendChild(svg);
-    }
-    validate() { return this.current ? "Close or delete the polygon you are drawing" : null; }
-    crowdAnswer() {
-      var o = {};
-      o[nameOf(this, "polygons")] = {
-        inputImageProperties: this.imageProperties(),
-        polygons: this.polygons.map(function (p) {
-          return { label: p.label, vertices: p.vertices.map(function (v) { return { x: Math.round(v.x), y: Math.round(v.y) }; }) };
-        })
-      };
-      return o;
-    }
+    crowdAnswer() { return { "AWS/Rekognition/DetectModerationLabels/Image/V3": this.value }; }
   });
 
   // ---- crowd-form -----------------------------------------------------------------------------
@@ -627,11 +460,19 @@
       this.appendChild(form);
       this.form = form;
       this.status = el("p", { "class": "hr-status", role: "status" });
-      var submit = el("button", { type: "submit", "class": "hr-submit", style: "margin-top:1rem;font-size:1.05rem" }, "Submit");
-      form.appendChild(submit);
+      this.button = el("button", { type: "submit", "class": "hr-submit", style: "margin-top:1rem;font-size:1.05rem" }, "Submit");
+      form.appendChild(this.button);
       form.appendChild(this.status);
-      form.addEventListener("submit", function (ev) { ev.preventDefault(); self.submitAnswers(submit); });
+      form.addEventListener("submit", function (ev) {
+        // The inner form's native submit must not reach the template's handlers on crowd-form:
+        // they get one synthetic, cancelable `submit` per click from submitAnswers.
+        ev.preventDefault();
+        ev.stopPropagation();
+        self.submitAnswers();
+      });
     }
+
+    submit() { this.submitAnswers(); }
 
     unsupported() {
       return Array.prototype.filter.call(this.querySelectorAll("*"), function (n) {
@@ -639,10 +480,16 @@
       }).map(function (n) { return n.localName; });
     }
 
+    plainControls() {
+      return Array.prototype.filter.call(this.querySelectorAll("input, textarea, select"), function (c) {
+        return !c.closest("[data-crowd-internal]") && !c.hasAttribute("data-crowd-internal");
+      });
+    }
+
     collect() {
       var answer = {};
       this.querySelectorAll("*").forEach(function (node) {
-        if (typeof node.crowdAnswer === "function" && node._ready) {
+        if (typeof node.crowdAnswer === "function" && node._ready && !node.omitted()) {
           var part = node.crowdAnswer(answer);
           Object.keys(part).forEach(function (k) {
             var v = part[k];
@@ -669,29 +516,56 @@
       this.querySelectorAll("*").forEach(function (node) {
         if (typeof node.validate === "function" && node._ready) { var m = node.validate(); if (m) out.push(m); }
       });
+      // Native constraints (required, min, max, pattern) on the template's own inputs and selects.
+      var invalid = this.plainControls().filter(function (c) { return !c.disabled && !c.checkValidity(); });
+      invalid.forEach(function (c) {
+        var name = c.getAttribute("name") || c.id || c.localName;
+        out.push(name + ": " + (c.validationMessage || "invalid"));
+      });
+      if (invalid.length) invalid[0].reportValidity();
       return out;
     }
 
-    submitAnswers(button) {
+    // The template's own submit handlers: once per click; a handler that throws or calls
+    // preventDefault() stops the submission (as on AWS).
+    templateAllows() {
+      var thrown = null;
+      function onError(ev) { thrown = ev.error || ev.message || "error"; }
+      window.addEventListener("error", onError);
+      var allowed;
+      try { allowed = this.dispatchEvent(new Event("submit", { cancelable: true })); }
+      finally { window.removeEventListener("error", onError); }
+      if (thrown) {
+        this.showError("The template's submit check failed: " + (thrown && thrown.message ? thrown.message : thrown));
+        return false;
+      }
+      return allowed;
+    }
+
+    showError(message) { this.status.textContent = message; this.status.className = "hr-status hr-error"; }
+
+    submitAnswers() {
       var info = taskInfo();
-      var self = this;
+      var self = this, button = this.button;
+      if (this._submitting) return;
       if (!info.submitUrl) { this.status.textContent = "No task to submit to."; return; }
       var problems = this.problems();
-      if (problems.length) { this.status.textContent = problems.join(" "); this.status.className = "hr-status hr-error"; return; }
-      // Templates may hook crowd-form's submit event (e.g. to validate) and cancel it.
-      var hook = new Event("submit", { cancelable: true });
-      if (!this.dispatchEvent(hook)) return;
+      if (problems.length) { this.showError(problems.join(" ")); return; }
+      if (!this.templateAllows()) return;
       var answerContent = this.collect();
+      this._submitting = true;
       button.disabled = true;
       this.status.className = "hr-status";
       this.status.textContent = "Submitting…";
+      var body = { answerContent: answerContent };
+      if (window.__hrActiveSeconds) body.activeSeconds = Math.round(window.__hrActiveSeconds() * 1000) / 1000;
       fetch(info.submitUrl, {
         method: "POST", credentials: "same-origin",
         headers: { "Content-Type": "application/json" },
-        body: JSON.stringify({ answerContent: answerContent })
+        body: JSON.stringify(body)
       }).then(function (r) {
-        return r.json().catch(function () { return {}; }).then(function (body) {
-          if (!r.ok) throw new Error(body.detail || ("HTTP " + r.status));
+        return r.json().catch(function () { return {}; }).then(function (b) {
+          if (!r.ok) throw new Error(b.detail || ("HTTP " + r.status));
           self.status.textContent = "Submitted. Loading the next task…";
           window.__humanReviewSubmitted = answerContent;
           return fetch(info.claimUrl, { method: "POST", credentials: "same-origin" });
@@ -700,14 +574,31 @@
         if (r.status === 200) return r.json().then(function (t) { window.location.href = info.taskBase + encodeURIComponent(t.taskId); });
         window.location.href = info.homeUrl + "?msg=" + encodeURIComponent("Thank you: no more tasks in this queue for you.");
       }).catch(function (e) {
+        self._submitting = false;
         button.disabled = false;
-        self.status.className = "hr-status hr-error";
-        self.status.textContent = "Could not submit: " + e.message;
+        self.showError("Could not submit: " + e.message);
       });
     }
   });
 
-  // ---- anything else: a visible warning, never a blank page -------------------------------------
+  // ---- active time: what timeSpentInSeconds reports ---------------------------------------------
+  // Seconds the page was visible and the reviewer active (an input event within the last 60 s).
+  (function () {
+    var active = 0, last = Date.now(), lastInput = Date.now();
+    function tick() {
+      var now = Date.now();
+      if (document.visibilityState === "visible" && now - lastInput < 60000) active += (now - last) / 1000;
+      last = now;
+    }
+    ["mousemove", "mousedown", "keydown", "wheel", "touchstart", "scroll"].forEach(function (t) {
+      window.addEventListener(t, function () { tick(); lastInput = Date.now(); }, { passive: true, capture: true });
+    });
+    document.addEventListener("visibilitychange", tick);
+    setInterval(tick, 1000);
+    window.__hrActiveSeconds = function () { tick(); return active; };
+  })();
+
+  // ---- the rest of the elements, then all-crowd-elements-ready ----------------------------------
   function warnUnsupported(root) {
     root.querySelectorAll("*").forEach(function (node) {
       var name = node.localName;
@@ -716,6 +607,36 @@
       warn(node, "<" + name + "> is not supported by the local review service: this part of the task cannot be shown or answered here.");
     });
   }
-  if (document.readyState === "loading") document.addEventListener("DOMContentLoaded", function () { warnUnsupported(document); });
-  else warnUnsupported(document);
+
+  // AWS's task elements work without a crowd-form around them (its entity-annotation sample has
+  // none): wrap the page's task in one, so it gets crowd-form's Submit and answer.
+  function wrapStandalone() {
+    var main = document.getElementById("hr-task");
+    if (!main || document.querySelector("crowd-form")) return;
+    var answering = Array.prototype.some.call(main.querySelectorAll("*"), function (n) { return typeof n.crowdAnswer === "function"; });
+    if (!answering) return;
+    var form = document.createElement("crowd-form");
+    while (main.firstChild) form.appendChild(main.firstChild);
+    main.appendChild(form);
+  }
+
+  function ready() {
+    wrapStandalone();
+    warnUnsupported(document);
+    window.__humanReviewCrowdReady = true;
+    document.dispatchEvent(new Event("all-crowd-elements-ready", { bubbles: true }));
+  }
+
+  function loadMore(i) {
+    if (i >= MORE_SCRIPTS.length || !SCRIPT_SRC) {
+      if (document.readyState === "loading") document.addEventListener("DOMContentLoaded", ready); else ready();
+      return;
+    }
+    var s = document.createElement("script");
+    s.src = new URL(MORE_SCRIPTS[i], SCRIPT_SRC).href;
+    s.onload = function () { loadMore(i + 1); };
+    s.onerror = function () { loadMore(i + 1); };
+    document.head.appendChild(s);
+  }
+  loadMore(0);
 })();
