@@ -172,6 +172,9 @@ class SimulatedReviewers:
         self.mode, self.chromium = mode, chromium
         self.submissions: list[Submission] = []
         self.errors: list[str] = []
+        # set when the portal refuses to sign a reviewer in (401/403): retrying cannot help, so the
+        # reviewers stop and `raise_if_refused()` tells the caller why instead of a silent empty queue
+        self.refused: str | None = None
         self._lock = threading.Lock()
         self._stop = threading.Event()
         self._threads: list[threading.Thread] = []
@@ -208,10 +211,25 @@ class SimulatedReviewers:
     def __exit__(self, *exc) -> None:
         self.stop()
 
+    def raise_if_refused(self) -> None:
+        """Raise if the portal refused sign-in: nobody will answer, so waiting for answers is pointless."""
+        if self.refused:
+            raise RuntimeError(f"simulated reviewers cannot work at {self.review_url}: {self.refused}")
+
+    def _refuse(self, worker_id: str, status: int) -> None:
+        msg = (f"sign-in refused (HTTP {status}) for {worker_id}: name-only sign-in is off on this portal "
+               "(a dev stack sets HUMAN_REVIEW_PORTAL_OPEN_SIGN_IN=true; a shared portal needs auth_headers)")
+        with self._lock:
+            self.refused = msg
+            self.errors.append(msg)
+        log.error("simulated reviewers: %s", msg)
+        self._stop.set()
+
     def wait_for(self, count: int, timeout: float = 30.0) -> bool:
         """Wait until at least `count` answers were submitted."""
         deadline = time.monotonic() + timeout
         while self.answered < count:
+            self.raise_if_refused()
             if time.monotonic() > deadline:
                 return False
             time.sleep(0.05)
@@ -226,6 +244,8 @@ class SimulatedReviewers:
                 try:
                     if not signed_in:
                         r = client.post("/worker/login", data={"worker_id": worker_id})
+                        if r.status_code in (401, 403):
+                            return self._refuse(worker_id, r.status_code)
                         if r.status_code not in (200, 303):
                             raise RuntimeError(f"sign-in failed: HTTP {r.status_code}")
                         signed_in = True

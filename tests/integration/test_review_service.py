@@ -489,3 +489,14 @@ def test_state_survives_restart(tmp_path, pipelines_dir):
         assert d["HumanLoopStatus"] == "Completed"
         out = read_output(second, d["HumanLoopOutput"]["OutputS3Uri"])
         assert [a["answerContent"] for a in out["humanAnswers"]] == [{"n": 1}, {"n": 2}]
+
+
+def test_simulated_reviewers_say_why_when_the_portal_refuses_sign_in(tmp_path, pipelines_dir):
+    """A portal without name-only sign-in (the default since it became a security boundary) refuses the
+    simulated reviewers: they stop and say so, instead of retrying forever while a DAG run waits."""
+    with local_stack(tmp_path, pipelines_dir=pipelines_dir, open_sign_in=False, allow_worker_id_header=False) as s:
+        start(s.a2i_client(), unique("refused"), "two-reviewers", moderation_input())
+        with SimulatedReviewers(s.review_url, ["two-reviewers"], workers=2) as reviewers:
+            with pytest.raises(RuntimeError, match=r"sign-in refused \(HTTP 403\).*OPEN_SIGN_IN"):
+                reviewers.wait_for(1, timeout=30)
+        assert reviewers.answered == 0

@@ -164,7 +164,7 @@ def distributed_stack(root: Path, say=print) -> Iterator[Stack]:
         by_name["review-service"] = procs.start("review-service", [
             str(bin_dir / "human-review"), "portal", "--host", "127.0.0.1", "--port", str(review_port),
             "--db-url", _with_db(admin_url, review_db, "postgresql+psycopg"), "--s3-endpoint-url", s3_url,
-        ], env=base)
+        ], env={**base, "HUMAN_REVIEW_PORTAL_OPEN_SIGN_IN": "true"})  # name-only sign-in: simulated reviewers
         wait_http(f"{review_url}/healthz", 120, by_name["review-service"])
         timings["s3 + review service"] = time.monotonic() - t0
 

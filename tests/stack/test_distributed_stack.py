@@ -135,6 +135,7 @@ def test_distributed_stack(stack):
         states = {}
 
         def finished():
+            reviewers.raise_if_refused()
             for dag_id, run_id in runs.items():
                 states[dag_id] = api.get(f"/dags/{dag_id}/dagRuns/{run_id}").json()["state"]
             return all(s in ("success", "failed") for s in states.values())

@@ -283,6 +283,7 @@ def run_dag(procs: Processes, workdir: Path, *, conn: dict, pipelines: Path, par
             if time.perf_counter() - t0 > timeout:
                 raise TimeoutError(f"the DAG run did not finish within {timeout:.0f} s (state {state})")
             time.sleep(POLL_S)
+            reviewers.raise_if_refused()
             state = api.get(f"/dags/{DAG_ID}/dagRuns/{run_id}").json()["state"]
             if report_line is None:  # where the report's calls begin in the service's log
                 ti = api.get(f"/dags/{DAG_ID}/dagRuns/{run_id}/taskInstances/report")

@@ -90,8 +90,9 @@ def start_endpoint(procs: Processes, latency_ms: float, fault_rate: float, flag_
 
 def start_review_service(procs: Processes, db_url: str) -> str:
     port = free_port()
+    # 127.0.0.1 only: name-only sign-in for the simulated reviewers, as every dev stack does
     proc = procs.start("review-service", [str(BIN / "human-review"), "portal", "--port", str(port),
-                                          "--db-url", db_url])
+                                          "--db-url", db_url], env={"HUMAN_REVIEW_PORTAL_OPEN_SIGN_IN": "true"})
     url = f"http://127.0.0.1:{port}"
     wait_http(f"{url}/healthz", proc, procs.log("review-service"), 60)
     return url
