@@ -307,3 +307,6 @@ class LoopOutcome(Record):
     loop_status: str | None = None  # A2I's HumanLoopStatus
     reason: str | None = None
     answers: list[dict[str, Any]] | None = None  # output.json's humanAnswers
+    # workerId -> the reviewer's name, from reviewers.json next to output.json (the local review
+    # service writes it; A2I does not, and then the report shows A2I's opaque workerId)
+    reviewers: dict[str, str] | None = None

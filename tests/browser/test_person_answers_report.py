@@ -159,6 +159,9 @@ def test_person_answers_moderation_and_the_report_does_not_call_the_model_wrong(
     assert "incoming/person-mod/not-an-image.jpg\tinvalid\tnot an image" in problems
     assert "incoming/person-mod/notes.txt\tinvalid\tunsupported extension" in problems
     assert "DAG run manual__person-moderation" in page.locator("header").inner_text()
+    # the Reviewers table names the person who answered (reviewers.json), not A2I's opaque workerId
+    reviewer_rows = page.locator("#reviewers tbody tr")
+    assert reviewer_rows.count() == 1 and reviewer_rows.first.locator("td").first.inner_text() == "person-1"
     page.screenshot(path=str(ARTIFACTS / "report-moderation.png"), full_page=True)
     page.close()
 

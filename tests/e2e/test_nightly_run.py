@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import datetime as dt
 import io
+import json
 import os
 
 import pytest
@@ -84,7 +85,7 @@ def loops(stack, flow_name: str, pipeline: str, logical_date) -> dict[str, str]:
 )
 def test_nightly_run_accounts_for_every_image_and_reruns_idempotently(stack, seeded, dag_id, pipeline, flow_name):
     keys, logical_date = seeded
-    run_dag(stack, dag_id, flow_name, logical_date)
+    reviewers = run_dag(stack, dag_id, flow_name, logical_date)
     report = read_report(stack, pipeline, logical_date)
 
     # accounting: every discovered image exactly once, each with a terminal status
@@ -108,6 +109,10 @@ def test_nightly_run_accounts_for_every_image_and_reruns_idempotently(stack, see
     reviewed = photos[photos["status"] == "reviewed"]
     assert len(reviewed) == photos["flagged"].sum() >= 1
     assert (reviewed["answers"] == 1).all() and reviewed["human_answer"].notna().all()
+    # who answered reads as the people who did (reviewers.json beside output.json), not A2I's opaque workerId
+    answered_by = {s.human_loop_name: s.worker_id for s in reviewers.submissions}
+    assert dict(zip(reviewed["loop_name"], reviewed["workers"])) == answered_by
+    assert {w["worker"] for r in reviewed["worker_answers"] for w in json.loads(r)} <= set(reviewers.worker_ids)
     assert (photos.loc[photos["status"] == "auto_accepted", "flagged"] == False).all()  # noqa: E712
 
     started = loops(stack, flow_name, pipeline, logical_date)

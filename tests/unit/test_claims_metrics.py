@@ -155,3 +155,29 @@ def test_the_task_input_does_not_reveal_an_audit_sample(tmp_path, project_root):
     text = json.dumps(task_input(run, item)).lower()
     assert "audit" not in text and "sampling" not in text and "random" not in text
     assert task_input(run, item)["fileName"] == "coffee.png"
+
+
+def test_reviewers_read_by_name_where_the_service_recorded_names_else_by_workerId():
+    """The local service writes reviewers.json {workerId: name} beside output.json; A2I writes none."""
+    item = RoutedItem(key="a.png", size=1, status=Status.PREDICTED, prediction=moderation(Suggestive=70.0),
+                      flagged=True, flagged_by=["ModerationLabelConfidenceCheck"], reasons=["test"], loop_name="loop-a")
+    answers = [{**ticked("Suggestive")[0], "workerId": "3f9c0a1b2c3d4e5f"},
+               {**ticked("Suggestive")[0], "workerId": "0011223344556677"}]
+
+    def row(reviewers):
+        outcome = LoopOutcome(Status.REVIEWED, loop_status="Completed", answers=answers, reviewers=reviewers)
+        return rows.row(item, {"loop-a": outcome}, pipeline="p", run_key="r", bucket="b", dry_run=False,
+                        summarise_prediction=LocalModerationModel.summary, iou_threshold=0.5)
+
+    named = row({"3f9c0a1b2c3d4e5f": "alice", "0011223344556677": "bob"})
+    assert named["workers"] == "alice,bob"
+    assert [w["worker"] for w in json.loads(named["worker_answers"])] == ["alice", "bob"]
+    assert [w["worker"] for w in summarise([named])["reviewers"]["workers"]] == ["alice", "bob"]
+
+    unnamed = row(None)  # A2I: no reviewers.json, the opaque ids stand
+    assert unnamed["workers"] == "3f9c0a1b2c3d4e5f,0011223344556677"
+    partly = row({"3f9c0a1b2c3d4e5f": "alice"})
+    assert partly["workers"] == "alice,0011223344556677"
+    # the record round-trips through XCom-style JSON with the names
+    outcome = LoopOutcome(Status.REVIEWED, answers=answers, reviewers={"x": "alice"})
+    assert LoopOutcome.from_dict(json.loads(json.dumps(outcome.to_dict()))) == outcome

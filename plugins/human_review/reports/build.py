@@ -14,9 +14,18 @@ from human_review.reports.schema import COLUMNS, FINAL_HUMAN, FINAL_MODEL, FINAL
 ImageLoader = Callable[[str], bytes]
 
 
+def reviewer_name(answer: dict[str, Any], names: dict[str, str] | None) -> str:
+    """Who gave an answer: the reviewer's name where the review service recorded it, else A2I's workerId."""
+    worker = answer.get("workerId") or ""
+    return (names or {}).get(worker, worker)
+
+
 def review_columns(prediction: dict[str, Any] | None, status: str, answers: list[dict[str, Any]],
-                   iou_threshold: float, thresholds: Thresholds | None = None) -> dict[str, Any]:
-    """The columns that come from the model's claims and the people's answers for one image."""
+                   iou_threshold: float, thresholds: Thresholds | None = None,
+                   names: dict[str, str] | None = None) -> dict[str, Any]:
+    """The columns that come from the model's claims and the people's answers for one image.
+
+    `names`: workerId -> reviewer name (reviewers.json), so per-reviewer figures read as people."""
     model = consolidation.model_answer(prediction, thresholds)
     out: dict[str, Any] = {"model_confidence": consolidation.model_confidence(prediction),
                            "decision_confidence": consolidation.decision_confidence(prediction, thresholds)}
@@ -33,7 +42,7 @@ def review_columns(prediction: dict[str, Any] | None, status: str, answers: list
             agreement=agreement,
             label_changes=json.dumps(consolidation.compare(model, final, iou_threshold), sort_keys=True),
             worker_answers=json.dumps([
-                {"worker": a.get("workerId"), "seconds": a.get("timeSpentInSeconds"), "agreement": s}
+                {"worker": reviewer_name(a, names) or None, "seconds": a.get("timeSpentInSeconds"), "agreement": s}
                 for a, s in zip(answers, per_answer)
             ]),
             final_answer=json.dumps({k: v for k, v in final.items() if k != "disputed"}, sort_keys=True),

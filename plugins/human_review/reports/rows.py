@@ -12,7 +12,7 @@ from typing import Any, Callable, Iterable
 from human_review.claims import Thresholds
 from human_review.portal.answers import problems
 from human_review.records import NOT_PREDICTED, LoopOutcome, RoutedItem, Status
-from human_review.reports.build import review_columns
+from human_review.reports.build import reviewer_name, review_columns
 
 # What consolidating a malformed answer raises; any of them costs that image's row, not the run.
 _UNREADABLE = (TypeError, ValueError, KeyError, AttributeError, IndexError, OverflowError, RecursionError)
@@ -47,6 +47,7 @@ def row(item: RoutedItem, outcomes: dict[str, LoopOutcome], *, pipeline: str, ru
         out.update(status=str(item.status), reason=item.reason)
         return out
     answers: list[dict[str, Any]] = []
+    outcome: LoopOutcome | None = None
     out["model_summary"] = summarise_prediction(item.prediction or {})
     reasons = "; ".join(item.reasons or [])
     if not item.flagged:
@@ -64,12 +65,13 @@ def row(item: RoutedItem, outcomes: dict[str, LoopOutcome], *, pipeline: str, ru
             loop_name=item.loop_name,
             loop_status=outcome.loop_status,
             answers=len(answers),
-            workers=",".join(a.get("workerId", "") for a in answers) or None,
+            workers=",".join(reviewer_name(a, outcome.reviewers) for a in answers) or None,
         )
     if out["status"] == str(Status.REVIEWED) and (found := problems(answers)):
         return _unreadable(out, item, "; ".join(found[:3]), thresholds)
     try:
-        out.update(review_columns(item.prediction, out["status"], answers, iou_threshold, thresholds))
+        out.update(review_columns(item.prediction, out["status"], answers, iou_threshold, thresholds,
+                                  names=outcome.reviewers if outcome else None))
     except _UNREADABLE as e:
         return _unreadable(out, item, f"{type(e).__name__}: {e}", thresholds)
     return out

@@ -47,7 +47,8 @@ def _read_loop_outcome(hook, summary: dict[str, Any] | None, conn_id: str) -> Lo
         if not uri:
             return LoopOutcome(Status.REVIEW_FAILED, loop_status=status, reason="Completed without an OutputS3Uri")
         output = storage.read_json(uri, conn_id)
-        return LoopOutcome(Status.REVIEWED, loop_status=status, answers=output.get("humanAnswers", []))
+        return LoopOutcome(Status.REVIEWED, loop_status=status, answers=output.get("humanAnswers", []),
+                           reviewers=_reviewer_names(uri, conn_id))
     if status == "Failed":
         desc = hook.describe(summary["HumanLoopName"]) or {}
         expired = desc.get("FailureCode") == "Expired"
@@ -56,6 +57,22 @@ def _read_loop_outcome(hook, summary: dict[str, Any] | None, conn_id: str) -> Lo
     if status in ("Stopped", "Stopping"):
         return LoopOutcome(Status.REVIEW_EXPIRED, loop_status=status, reason="loop stopped before reviewers answered")
     return LoopOutcome(Status.REVIEW_EXPIRED, loop_status=status, reason="loop still open when the report ran")
+
+
+def _reviewer_names(output_uri: str, conn_id: str) -> dict[str, str] | None:
+    """{workerId: name} from reviewers.json beside output.json, which the local review service writes.
+
+    A2I writes no such file (and without s3:ListBucket a missing key reads as AccessDenied), so any
+    failure here only means the report shows A2I's opaque workerId instead of a name."""
+    uri = output_uri.rsplit("/", 1)[0] + "/reviewers.json"
+    try:
+        names = storage.read_json(uri, conn_id)
+    except Exception as e:  # absent, denied or unreadable: names are a nicety, never a failed row
+        log.debug("no reviewer names at %s: %s", uri, e)
+        return None
+    if not isinstance(names, dict):
+        return None
+    return {str(k): str(v) for k, v in names.items() if isinstance(v, str)}
 
 
 def _outcomes(run: RunContext, loop_items: list[RoutedItem]) -> dict[str, LoopOutcome]:
