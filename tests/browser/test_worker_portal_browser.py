@@ -244,7 +244,7 @@ def test_every_supported_element_submits_its_aws_shape_and_unsupported_ones_warn
     _open_queue(page, "unsupported")
     page.wait_for_function("() => window.__humanReviewCrowdReady === true")
     warning = page.locator(".hr-unsupported")
-    assert warning.count() == 1 and "crowd-textract-analyze-document" in warning.inner_text() and warning.is_visible()
+    assert warning.count() == 1 and "crowd-kendra-question-answer" in warning.inner_text() and warning.is_visible()
     page.click("button.hr-submit")
     assert "does not support" in page.inner_text(".hr-status")
     page.screenshot(path=str(ARTIFACTS / "unsupported-element.png"), full_page=True)

@@ -20,6 +20,7 @@ from html.parser import HTMLParser
 from typing import Any, Callable
 
 from human_review.a2i import MODERATION_ANSWER_KEYS
+from human_review.portal.elements import ELEMENTS, TEXTRACT_KEY
 
 MAX_LABEL_CHARS = 256
 MAX_ITEMS = 2000  # boxes, labels, keypoints or polygon points in one answer
@@ -262,7 +263,7 @@ def check(content: Any, elements: dict[str, tuple[str, frozenset[str] | None]] |
     """What is wrong with one answerContent for a template with these `elements` (empty: nothing).
 
     Without `elements` (the report, which does not know the template) each value is checked by
-    the shape it claims: a moderation key, ``boundingBoxes``, ``label`` or ``labels``."""
+    the shape it claims: a moderation or Textract key, ``boundingBoxes``, ``label`` or ``labels``."""
     if not isinstance(content, dict):
         return [f"answerContent must be an object, not {type(content).__name__}"]
     out: list[str] = []
@@ -274,6 +275,10 @@ def check(content: Any, elements: dict[str, tuple[str, frozenset[str] | None]] |
             out += found or (_offered(where, value, offered) if offered is not None else [])
         elif key in MODERATION_ANSWER_KEYS:
             out += moderation(where, value)
+        elif key == TEXTRACT_KEY and (elements is None or (schemas and key in schemas)):
+            # crowd-textract-analyze-document's fixed key: elements.py's schema, at submit (the
+            # template has the element) and in the report (which does not know the template)
+            out += _schema_problems(where, value, ELEMENTS["crowd-textract-analyze-document"].schema or {})
         elif isinstance(value, dict) and "boundingBoxes" in value:
             out += bounding_box(where, value)
         elif isinstance(value, dict) and "label" in value:

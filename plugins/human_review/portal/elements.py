@@ -10,13 +10,16 @@ element at ``https://docs.aws.amazon.com/sagemaker/latest/dg/sms-ui-template-<el
 ``confirmed`` says whether a source available when this was written corroborates the shape: the
 team's notes taken from those pages (shared notes, a2i-reference: bounding box, classifiers,
 moderation), or an AWS sample template's own script (``images/keypoint-additional-answer-validation``
-reads ``value.keypoints``, ``images/bounding-box-hierarchical`` reads ``value.boundingBoxes``).
+reads ``value.keypoints``, ``images/bounding-box-hierarchical`` reads ``value.boundingBoxes``), or
+the page's own source (crowd-textract-analyze-document: awsdocs/amazon-sagemaker-developer-guide,
+``doc_source/a2i-crowd-textract-detection.md``, its "Output" sample).
 The rest follow the pages' Output examples as remembered, without a copy to check against.
 
 ``schema`` is a JSON-Schema fragment for the value under the element's ``name`` (or, for the
-moderation element, under its fixed key). Every element's part is omitted when the reviewer left
-the element untouched and it holds no value (inputs, text areas, sliders without a value,
-classifiers with nothing picked), as AWS's crowd-form does.
+moderation and Textract elements, under their fixed keys). Every element's part is omitted when the
+reviewer left the element untouched and it holds no value (inputs, text areas, sliders without a
+value, classifiers with nothing picked), as AWS's crowd-form does; crowd-textract-analyze-document
+is the exception: its review is the answer, so it submits the key-value pairs as they stand.
 """
 
 from __future__ import annotations
@@ -48,6 +51,31 @@ def _shapes(kind: str, min_vertices: int, max_vertices: int | None = None) -> di
 
 _PNG = {"type": "object", "required": ["pngImageData"], "properties": {"pngImageData": _STR}}
 
+# crowd-textract-analyze-document, an A2I element: AWS documents it on
+# https://docs.aws.amazon.com/sagemaker/latest/dg/a2i-crowd-textract-detection.html (the developer
+# guide's "crowd-textract-analyze-document" page; no page exists at the sms-ui-template-<tag> address
+# the other elements use, as far as the sources available here show). Its "Output" sample:
+# {"AWS/Textract/AnalyzeDocument/Forms/V1": {blocks: [{"blockType": "KEY_VALUE_SET", "id": ...,
+# "relationships": [{"type": "CHILD", "ids": [...]}, {"type": "VALUE", "ids": [...]}],
+# "entityTypes": ["KEY"], "text": "Foo bar baz"}]}}: Textract's Block, camelCase. `geometry`
+# (boundingBox, polygon; ratios of the page, as Textract gives them) is this service's addition,
+# kept on the blocks that had one in the initial value.
+TEXTRACT_DOCS = "https://docs.aws.amazon.com/sagemaker/latest/dg/a2i-crowd-textract-detection.html"
+_TEXTRACT_BLOCK = {
+    "type": "object", "required": ["blockType", "id", "relationships", "entityTypes", "text"], "properties": {
+        "blockType": {"const": "KEY_VALUE_SET"},
+        "id": {"type": "string", "minLength": 1},
+        "relationships": {"type": "array", "items": {"type": "object", "required": ["type", "ids"], "properties": {
+            "type": {"enum": ["CHILD", "VALUE"]}, "ids": {"type": "array", "items": _STR}}}},
+        "entityTypes": {"type": "array", "minItems": 1, "items": {"enum": ["KEY", "VALUE"]}},
+        "text": {"type": "string", "maxLength": 20_000},
+        "geometry": {"type": "object", "properties": {
+            "boundingBox": {"type": "object", "required": ["height", "left", "top", "width"], "properties": {
+                "height": _NUM, "left": _NUM, "top": _NUM, "width": _NUM}},
+            "polygon": {"type": "array", "items": _POINT}}}}}
+_TEXTRACT = {"type": "object", "required": ["blocks"], "properties": {
+    "blocks": {"type": "array", "maxItems": 2000, "items": _TEXTRACT_BLOCK}}}
+
 
 @dataclass(frozen=True)
 class Element:
@@ -58,10 +86,11 @@ class Element:
     confirmed: bool = False
     fixed_key: str | None = None  # the answer key when it is not the element's `name`
     default_name: str | None = None  # the key when the template gives no `name`
+    docs: str | None = None  # AWS's page, when it is not at the usual sms-ui-template-<tag> address
 
     @property
     def docs_url(self) -> str:
-        return DOCS.format(self.tag)
+        return self.docs or DOCS.format(self.tag)
 
 
 _ELEMENTS = [
@@ -130,8 +159,12 @@ _ELEMENTS = [
                 "properties": {"endOffset": _INT, "label": _STR, "startOffset": _INT}}}}},
             default_name="crowd-entity-annotation"),
     Element("crowd-textract-analyze-document",
-            f'{{"{TEXTRACT_KEY}": {{...}}}}: not implemented locally; the page warns and refuses to submit',
-            None, supported=False, fixed_key=TEXTRACT_KEY),
+            f'{{"{TEXTRACT_KEY}": {{blocks: [{{blockType: "KEY_VALUE_SET", id, relationships: [{{type, ids}}], '
+            'entityTypes: ["KEY" or "VALUE"], text[, geometry: {boundingBox: {height, left, top, width}, polygon}]}]}} '
+            "(the KEY blocks, then their VALUE blocks; ids kept; a pair the reviewer marks not valid is left out; "
+            "an important key the reviewer types a value for adds a KEY and a VALUE with new ids; "
+            "geometry is this service's addition, not in AWS's sample; submitted even when untouched)",
+            _TEXTRACT, confirmed=True, fixed_key=TEXTRACT_KEY, docs=TEXTRACT_DOCS),
     Element("crowd-rekognition-detect-moderation-labels-video", "not implemented locally", None, supported=False),
     Element("crowd-video-classifier", "not implemented locally", None, supported=False),
     Element("crowd-audio-classifier", "not implemented locally", None, supported=False),

@@ -6,16 +6,18 @@
  *
  * This file: the shared helpers (window.__hrCrowd), crowd-form, the display elements, the simple
  * inputs, the classifiers and the moderation element. It loads, in order, crowd-annotators.js
- * (bounding box, keypoint, polygon, polyline, line, semantic and instance segmentation) and
- * crowd-text-elements.js (entity annotation, card), then fires `all-crowd-elements-ready` on the
- * document, as AWS's script does, once every element is defined and upgraded.
+ * (bounding box, keypoint, polygon, polyline, line, semantic and instance segmentation),
+ * crowd-text-elements.js (entity annotation, card) and crowd-textract.js
+ * (crowd-textract-analyze-document), then fires `all-crowd-elements-ready` on the document, as
+ * AWS's script does, once every element is defined and upgraded.
  *
  * The JavaScript API templates script against: properties `labels`, `categories`, `value` and
  * `initialValue` are assignable, before or after load (and the matching attributes may change);
  * `value` reads every answering element's answer; crowd-form's `submit` event (an `onsubmit`
  * handler or a listener) runs once per click, and one that throws or calls preventDefault() stops
  * the submission; native `required`, `min`, `max` and `pattern` on plain inputs and selects are
- * enforced; an element the reviewer left untouched is omitted from the answer, as AWS does.
+ * enforced; an element the reviewer left untouched is omitted from the answer, as AWS does
+ * (except crowd-textract-analyze-document, whose reviewed key-value pairs are always the answer).
  * Any other crowd-* element shows a visible warning, and the form refuses to submit.
  *
  * The page embeds <main id="hr-task" data-submit-url data-claim-url data-task-base data-home-url>.
@@ -31,10 +33,10 @@
     "crowd-radio-group", "crowd-radio-button", "crowd-slider", "crowd-keypoint", "crowd-polygon",
     "crowd-polyline", "crowd-line", "crowd-semantic-segmentation", "crowd-instance-segmentation",
     "crowd-entity-annotation", "crowd-card", "crowd-alert", "crowd-instructions",
-    "short-instructions", "full-instructions"];
+    "short-instructions", "full-instructions", "crowd-textract-analyze-document"];
   window.__humanReviewSupportedElements = SUPPORTED.slice();
   var SCRIPT_SRC = document.currentScript ? document.currentScript.src : "";
-  var MORE_SCRIPTS = ["crowd-annotators.js", "crowd-text-elements.js"];
+  var MORE_SCRIPTS = ["crowd-annotators.js", "crowd-text-elements.js", "crowd-textract.js"];
 
   function el(tag, attrs, text) {
     var e = document.createElement(tag);
