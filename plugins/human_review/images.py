@@ -70,7 +70,7 @@ class DecodedImage:
     width: int
     height: int
     data: bytes  # the original bytes, for backends that send bytes on
-    pil: object  # PIL.Image.Image in RGB
+    pil: object  # PIL.Image.Image in RGB; None when decoded with pixels=False (the model gets `data`)
     scale: float = 1.0
     note: str | None = None  # what decoding changed, in words (None: nothing worth saying)
 
@@ -148,9 +148,14 @@ def _flatten(img, notes: list[str]):
     return Image.alpha_composite(white, rgba).convert("RGB")
 
 
-def decode(key: str, data: bytes, max_side: int | None = DEFAULT_MAX_SIDE) -> DecodedImage:
+def decode(key: str, data: bytes, max_side: int | None = DEFAULT_MAX_SIDE, *, pixels: bool = True) -> DecodedImage:
     """Decode an image completely (or raise InvalidImageError with a reason a person can act on),
-    upright, 8-bit RGB, at most `max_side` pixels on its longer side (None: full size)."""
+    upright, 8-bit RGB, at most `max_side` pixels on its longer side (None: full size).
+
+    `pixels=False` (backends that send the original bytes on, e.g. SageMaker and Rekognition): only
+    check that it decodes and measure it. Every byte is still read, so a truncated or corrupt file
+    is still refused here, but a JPEG is decoded at 1/8 scale (libjpeg skips most of the inverse DCT,
+    about a third of the CPU) and nothing is converted; `pil` is then None."""
     from PIL import Image
 
     if not data:
@@ -176,6 +181,14 @@ def decode(key: str, data: bytes, max_side: int | None = DEFAULT_MAX_SIDE) -> De
             if orientation in (5, 6, 7, 8):
                 width, height = height, width
             decoded = width * height
+            if not pixels:
+                if fmt == "JPEG":
+                    w0, h0 = img.size
+                    img.draft(img.mode if img.mode in ("RGB", "L") else None, (max(1, w0 // 8), max(1, h0 // 8)))
+                    decoded = img.size[0] * img.size[1]
+                _refuse_oversized(fmt, width, height, img.mode, decoded, len(data))
+                img.load()  # reads every byte: a truncated file fails here, not in the model
+                return DecodedImage(key=key, format=fmt, width=width, height=height, data=data, pil=None)
             if max_side and fmt == "JPEG" and max(width, height) > max_side:
                 # decode at 1/2, 1/4 or 1/8 scale, still at least max_side: the full image never exists
                 ratio = max_side / max(width, height)

@@ -37,13 +37,17 @@ def _s3_parts(uri: str) -> tuple[str, str]:
     return bucket, key
 
 
-def read_text(uri: str, conn_id: str | None = None) -> str:
-    """The object's text: s3:// in one GetObject through the process's boto3 client (no fsspec,
+def read_bytes(uri: str, conn_id: str | None = None) -> bytes:
+    """The object's bytes: s3:// in one GetObject through the process's boto3 client (no fsspec,
     whose set-up alone costs a task more CPU than a batch's manifest), else through the path."""
     if uri.startswith("s3://"):
         bucket, key = _s3_parts(uri)
-        return get_bytes(s3_client(conn_id), bucket, key).decode("utf-8")
-    return path(uri, conn_id).read_text()
+        return get_bytes(s3_client(conn_id), bucket, key)
+    return path(uri, conn_id).read_bytes()
+
+
+def read_text(uri: str, conn_id: str | None = None) -> str:
+    return read_bytes(uri, conn_id).decode("utf-8")
 
 
 def _write(uri: str, data: bytes, conn_id: str | None) -> str:

@@ -47,7 +47,7 @@ def _report(answers_by_key: dict[str, list[dict]]) -> tuple[list[dict], bytes]:
     table_rows = rows.rows(items, outcomes, pipeline="p", run_key="r", bucket="b", dry_run=False,
                            summarise_prediction=lambda p: "m", iou_threshold=0.5)
     table = build.frame(table_rows)
-    build.table_bytes(table)
+    dict(build.table_bytes(table))
     summary = build.summarise(table_rows, pipeline="p", run_key="r", dry_run=False, sent_to_review=len(items),
                               price_usd=0.036, trend=[])
     return table_rows, build.html_bytes(summary, table, None, 0)

@@ -33,6 +33,26 @@ def test_each_kind_gets_its_status_and_says_why(kind):
         assert words in (image.note or "")
 
 
+@pytest.mark.parametrize("kind", sorted(bad_images.EXPECTED))
+def test_checking_without_pixels_refuses_and_measures_the_same(kind):
+    """Backends that send the original bytes on decode with pixels=False (a JPEG at 1/8 scale): the same
+    files are refused for the same reason, and the rest measure the same upright size."""
+    status, words = bad_images.EXPECTED[kind]
+    if status == "invalid":
+        with pytest.raises(InvalidImageError) as err:
+            decode_kind(kind, pixels=False)
+        assert str(err.value).startswith(words), str(err.value)
+    else:
+        full, checked = decode_kind(kind), decode_kind(kind, pixels=False)
+        assert checked.pil is None and checked.data == full.data
+        assert (checked.width, checked.height, checked.format) == (full.width, full.height, full.format)
+
+
+def test_a_remote_backend_checks_without_pixels_and_a_local_model_decodes_them():
+    assert load_backend("sagemaker-endpoint", {"endpoint_name": "e"}).needs_pixels is False
+    assert load_backend("local-face-detection", {}).needs_pixels is True
+
+
 def _face(image):
     backend = load_backend("local-face-detection", {})
     return backend.predict(image)["Detections"]

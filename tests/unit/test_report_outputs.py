@@ -37,19 +37,19 @@ def summary(rows):
 
 
 def test_parquet_schema_is_pinned(rows):
-    data = build.table_bytes(build.frame(rows))["parquet"]
+    data = dict(build.table_bytes(build.frame(rows)))["parquet"]
     schema = pq.read_schema(io.BytesIO(data))
     assert {f.name: str(f.type).replace("large_", "") for f in schema} == PINNED_SCHEMA
     assert list(schema.names) == list(PINNED_SCHEMA)
 
 
 def test_empty_report_has_the_same_schema():
-    data = build.table_bytes(build.frame([]))["parquet"]
+    data = dict(build.table_bytes(build.frame([])))["parquet"]
     assert list(pq.read_schema(io.BytesIO(data)).names) == list(PINNED_SCHEMA)
 
 
 def test_csv_holds_the_same_rows(rows):
-    files = build.table_bytes(build.frame(rows))
+    files = dict(build.table_bytes(build.frame(rows)))
     csv = pd.read_csv(io.BytesIO(files["csv"]))
     parquet = pd.read_parquet(io.BytesIO(files["parquet"]))
     assert list(csv.columns) == list(parquet.columns) and len(csv) == len(parquet) == len(rows)
@@ -57,7 +57,7 @@ def test_csv_holds_the_same_rows(rows):
 
 
 def test_summary_numbers_equal_the_rows(rows, summary):
-    t = pd.read_parquet(io.BytesIO(build.table_bytes(build.frame(rows))["parquet"]))
+    t = pd.read_parquet(io.BytesIO(dict(build.table_bytes(build.frame(rows)))["parquet"]))
     assert summary["images"] == len(t) == sum(summary["status_counts"].values())
     for status, n in summary["status_counts"].items():
         assert n == (t["status"] == status).sum(), status
@@ -157,7 +157,7 @@ def test_training_export_writes_the_manifest_next_to_the_report(tmp_path, projec
     config = load_pipeline(tmp_path / "object_detection.yaml")
     run_dir = tmp_path / "r" / "object-detection" / "run1"
     run_dir.mkdir(parents=True)
-    (run_dir / "report.parquet").write_bytes(build.table_bytes(build.frame(rows))["parquet"])
+    (run_dir / "report.parquet").write_bytes(dict(build.table_bytes(build.frame(rows)))["parquet"])
     summary = {"run_key": "run1", "generated_at": "2026-11-21T02:00:00+00:00",
                "files": {"parquet": f"file://{run_dir}/report.parquet"}}
     out = export_run(config, summary)

@@ -92,6 +92,7 @@ class ProcessSampler:
         self.roots = roots
         self.cpu: dict[int, tuple[str, float, float]] = {}  # pid -> (kind, cpu at first sight, last cpu)
         self.peak_rss: dict[str, float] = {}
+        self.task_rss: dict[str, float] = {}  # task instance id (the task process's title) -> peak RSS
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
 
@@ -120,11 +121,15 @@ class ProcessSampler:
                         cpu = t.user + t.system
                         kind = self.kind(p, root_name)
                         rss = p.memory_info().rss / 2**20
+                        title = " ".join(p.cmdline()) if kind == "task" else ""
                 except (psutil.NoSuchProcess, psutil.ZombieProcess, psutil.AccessDenied):
                     continue
                 first = self.cpu.get(p.pid, (kind, cpu, cpu))[1]
                 self.cpu[p.pid] = (kind, first, cpu)
                 self.peak_rss[kind] = max(self.peak_rss.get(kind, 0.0), rss)
+                if title:  # "airflow worker -- <task instance id>"
+                    ti_id = title.rsplit(" ", 1)[-1]
+                    self.task_rss[ti_id] = max(self.task_rss.get(ti_id, 0.0), rss)
 
     def _run(self) -> None:
         while not self._stop.is_set():
@@ -293,6 +298,10 @@ def run_dag(procs: Processes, workdir: Path, *, conn: dict, pipelines: Path, par
         cpu = sampler.stop()
         answered = len(reviewers.submissions)
     tis = _task_instances(api, run_id)
+    rss_by_task: dict[str, float] = {}  # which task peaks: task_id -> the largest of its instances
+    for ti in tis:
+        if ti.get("id") in sampler.task_rss:
+            rss_by_task[ti["task_id"]] = max(rss_by_task.get(ti["task_id"], 0.0), sampler.task_rss[ti["id"]])
     by_task: dict[str, list[dict]] = {}
     for ti in tis:
         by_task.setdefault(ti["task_id"], []).append(ti)
@@ -308,6 +317,7 @@ def run_dag(procs: Processes, workdir: Path, *, conn: dict, pipelines: Path, par
         "stage_s": stage_s,
         "report_s": round(sum(_seconds(ti) for ti in by_task.get("report", [])), 2),
         "peak_rss_mb": sampler.peak_rss,
+        "peak_rss_mb_by_task": rss_by_task,
         "answers": answered,
         "metadata_db": "sqlite" if metadata_db == "sqlite" else "postgresql",
         "calls_before_report": _access_counts(review_log, log_start, report_line),
@@ -419,6 +429,7 @@ def run_bench(*, images: int, json_path: Path | None, latency_ms: float = 20.0, 
             "airflow_cpu_s": {k: round(v, 2) for k, v in dag["cpu_s"].items()},
             "peak_rss_mb": round(dag["peak_rss_mb"].get("task", 0.0), 1),
             "peak_rss_mb_by_process": {k: round(v, 1) for k, v in dag["peak_rss_mb"].items()},
+            "peak_rss_mb_by_task": {k: round(v, 1) for k, v in dag["peak_rss_mb_by_task"].items()},
             "list_calls": wait_calls.get("list", 0), "polls": wait_calls.get("list_first_pages", 0),
             "list_calls_per_poll": round(wait_calls.get("list", 0) / polls, 2),
             # route and wait (the report reads each completed loop's output location with one describe)
@@ -449,7 +460,8 @@ def print_table(r: dict[str, Any]) -> None:
         ("accounted", f"{r['accounted']:,} of {r['discovered']:,} discovered, {r['report_rows']:,} report rows"),
         ("client CPU ms/image", f"notebook {r.get('baseline_client_cpu_ms_per_image', 'n/a')}, DAG {r['client_cpu_ms_per_image']} "
                                 f"(tasks alone {r['task_cpu_ms_per_image']})"),
-        ("peak task RSS", f"{r['peak_rss_mb']} MB"),
+        ("peak task RSS", f"{r['peak_rss_mb']} MB (" + ", ".join(
+            f"{k} {v:.0f}" for k, v in sorted(r.get("peak_rss_mb_by_task", {}).items())) + ")"),
         ("ListHumanLoops per poll", f"{r['list_calls_per_poll']} ({r['list_calls']} calls, {r['polls']} polls)"),
         ("report task", f"{r['report_s']} s"),
     ]

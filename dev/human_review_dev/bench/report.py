@@ -84,7 +84,7 @@ def _fake_image(uri: str) -> bytes:
 def build_all(rows: list[dict[str, Any]], gallery: int = 60) -> dict[str, int]:
     """Everything report() builds from rows, without storage: sizes of the outputs in bytes."""
     table = build.frame(rows)
-    files = build.table_bytes(table)
+    files = dict(build.table_bytes(table))
     summary = build.summarise(rows, pipeline="bench", run_key="2026-01-01T000000Z", dry_run=False,
                               sent_to_review=sum(1 for r in rows if r.get("loop_name")), price_usd=0.036, trend=[])
     html = build.html_bytes(summary, table, _fake_image, gallery)

@@ -54,6 +54,9 @@ class ModelBackend(ABC):
     labels: ClassVar[tuple[str, ...]] = ()
     #: True for backends that call AWS: the infer stage passes the connection and throttle settings
     remote: ClassVar[bool] = False
+    #: False for backends that send the original bytes on (image.data) and never look at the pixels:
+    #: infer then only checks the image decodes (images.decode(pixels=False)), which costs less CPU
+    needs_pixels: ClassVar[bool] = True
     #: the longest side, in pixels, of the image the model gets (`model.options.max_side` overrides);
     #: images are downscaled to it before predicting and boxes mapped back to the original's pixels
     default_max_side: ClassVar[int] = DEFAULT_MAX_SIDE

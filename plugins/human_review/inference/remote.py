@@ -20,6 +20,7 @@ T = TypeVar("T")
 
 class RemoteBackend(ModelBackend):
     remote = True
+    needs_pixels = False  # the service gets the original bytes (image.data)
     client_type: ClassVar[str]
     #: error codes retried with jittered backoff
     retryable: ClassVar[frozenset[str]] = frozenset({"ThrottlingException", "ServiceUnavailable", "InternalServerError"})

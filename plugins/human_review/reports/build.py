@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import io
 import json
-from typing import Any, Callable
+from typing import Any, Callable, Iterator
 
 from human_review.claims import Thresholds
 from human_review.reports import consolidation, metrics
@@ -68,10 +68,13 @@ def frame(rows: list[dict[str, Any]]):
     return table.sort_values("object_key", kind="stable").reset_index(drop=True)
 
 
-def table_bytes(table) -> dict[str, bytes]:
+def table_bytes(table) -> Iterator[tuple[str, bytes]]:
+    """("parquet", bytes), then ("csv", bytes): one at a time, so a big run holds one file in memory."""
     parquet = io.BytesIO()
     table.to_parquet(parquet, index=False)
-    return {"parquet": parquet.getvalue(), "csv": table.to_csv(index=False).encode("utf-8")}
+    yield "parquet", parquet.getvalue()
+    del parquet
+    yield "csv", table.to_csv(index=False).encode("utf-8")
 
 
 def summarise(rows: list[dict[str, Any]], *, pipeline: str, run_key: str, dry_run: bool, sent_to_review: int,

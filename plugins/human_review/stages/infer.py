@@ -91,7 +91,7 @@ def infer(run: RunContext, batch: BatchRef) -> PredictionsRef:
                 if is_transient(e):
                     transient.append(f"{key}: {type(e).__name__}: {e}")
                 return record
-            image = decode(key, data, max_side=backend.max_side)
+            image = decode(key, data, max_side=backend.max_side, pixels=backend.needs_pixels)
             loop_name = run.loop_name(key) if starts_loops else None
             ctx = ItemContext(
                 bucket=bucket, key=key, size=item.size, loop_name=loop_name,

@@ -155,6 +155,8 @@ def _source_gone_rows(run: RunContext, present: set[str]) -> list[dict[str, Any]
         log.warning("%d image(s) reported by an earlier attempt of this run were deleted since; kept as %s.",
                     len(kept), Status.SOURCE_GONE)
     return kept
+
+
 def _run_facts(run: RunContext) -> dict[str, Any]:
     """What the report says about its run: the DAG run (with a link to it in the Airflow UI), what it
     searched, and the decision thresholds its metrics use."""
@@ -195,27 +197,30 @@ def report(run: RunContext, routed: list[RouteResult], wait_result: dict[str, An
         items.extend(Routing.from_dict(storage.read_json(result.routing, run.conn_id)).items)
     loop_items = [i for i in items if i.has_loop and not run.dry_run]
     outcomes = _outcomes(run, loop_items)
+    sent_to_review = len(loop_items)
+    present = {i.key for i in items}
 
     table_rows = rows.rows(
         items, outcomes, pipeline=run.config.pipeline, run_key=run.run_key, bucket=run.config.source.bucket,
         dry_run=run.dry_run, summarise_prediction=backend_class(run.config.model.backend).summary,
         iou_threshold=cfg.iou_threshold, thresholds=run.config.model.thresholds,
     )
-    table_rows += _source_gone_rows(run, {i.key for i in items})
+    del items, loop_items, outcomes  # the rows hold what the report needs: a big run's records go now
+    table_rows += _source_gone_rows(run, present)
     table = build.frame(table_rows)
     files = {kind: storage.join(run.report_uri, name) for kind, name in
              (("parquet", "report.parquet"), ("csv", "report.csv"), ("html", "report.html"), ("summary", "summary.json"))}
-    for kind, data in build.table_bytes(table).items():
+    for kind, data in build.table_bytes(table):
         storage.write_bytes(files[kind], data, run.conn_id)
     summary = build.summarise(
         table_rows, pipeline=run.config.pipeline, run_key=run.run_key, dry_run=run.dry_run,
-        sent_to_review=len(loop_items), price_usd=cfg.public_workforce_task_price_usd,
+        sent_to_review=sent_to_review, price_usd=cfg.public_workforce_task_price_usd,
         trend=trend.earlier_headlines(_earlier_summaries(run, cfg.trend_runs - 1), keep=cfg.trend_runs - 1),
         extra={"wait": {k: v for k, v in (wait_result or {}).items() if k in ("status", "stopped")},
                "files": files, "iou_threshold": cfg.iou_threshold, **_run_facts(run)},
         max_review_loops=run.config.max_review_loops(),
     )
-    html = build.html_bytes(summary, table, lambda uri: storage.path(uri, run.conn_id).read_bytes(),
+    html = build.html_bytes(summary, table, lambda uri: storage.read_bytes(uri, run.conn_id),
                             cfg.gallery_max_images)
     storage.write_bytes(files["html"], html, run.conn_id)
     storage.write_json(files["summary"], summary, run.conn_id)
