@@ -44,13 +44,13 @@ def test_queues_page_lists_queues_or_says_there_are_none():
 def test_queue_info_ages_and_next_arrival(project_root):
     import datetime as dt
 
-    from human_review.portal.queue_info import age, next_arrival
+    from human_review.portal.queue_info import age, next_arrivals
 
     now = dt.datetime(2026, 11, 22, 4, 30, tzinfo=dt.timezone.utc)
     assert [age(now - dt.timedelta(seconds=s), now) for s in (5, 600, 7200, 200_000)] == ["1 min", "10 min", "2 h", "2 d"]
-    said = next_arrival(project_root / "include" / "pipelines", "object-detection", now)
-    assert said.startswith("the next run of object-detection starts at 2026-11-23 02:30 UTC (in 22 h)")
-    assert next_arrival(project_root / "include" / "pipelines", "no-such-queue", now) is None
+    arrivals = next_arrivals(project_root / "include" / "pipelines", now)
+    assert arrivals["object-detection"].startswith("the next run of object-detection starts at 2026-11-23 02:30 UTC (in 22 h)")
+    assert "no-such-queue" not in arrivals
 
 
 def test_a_page_refuses_to_print_a_value_it_was_not_given():

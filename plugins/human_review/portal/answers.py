@@ -20,7 +20,7 @@ from html.parser import HTMLParser
 from typing import Any, Callable
 
 from human_review.a2i import MODERATION_ANSWER_KEYS
-from human_review.portal.elements import ELEMENTS, TEXTRACT_KEY
+from human_review.portal.elements import ELEMENTS, TEXTRACT_KEY, expected_parts
 
 MAX_LABEL_CHARS = 256
 MAX_ITEMS = 2000  # boxes, labels, keypoints or polygon points in one answer
@@ -189,8 +189,14 @@ class _Elements(HTMLParser):
     def __init__(self) -> None:
         super().__init__(convert_charrefs=True)
         self.found: dict[str, tuple[str, frozenset[str] | None]] = {}
+        self.plain: set[str] = set()  # names of plain form controls (input, select, textarea)
 
     def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        if tag in ("input", "select", "textarea"):
+            name = dict(attrs).get("name")
+            if name:
+                self.plain.add(name)
+            return
         if tag not in SHAPES:
             return
         a = {k: v or "" for k, v in attrs}
@@ -224,12 +230,29 @@ def template_elements(html: str) -> dict[str, tuple[str, frozenset[str] | None]]
     parser = _Elements()
     parser.feed(html)
     parser.close()
+    for key in parser.plain & set(parser.found):
+        # A plain input with a crowd element's name overwrites its value in the form's answer, as in
+        # AWS's crowd-form (images/bounding-box-hierarchical names its box element, two selects and a
+        # hidden input all "_" and sends the real answer in another input): no shape to hold it to.
+        del parser.found[key]
     if _INLINE_SCRIPT.search(html):
         # The template's own scripts may assign labels or categories after load (AWS's samples do:
         # `element.labels = [...]` on all-crowd-elements-ready), so the labels in the HTML are not
         # the ones the reviewer saw: check the answer's shape only.
         return {key: (tag, None) for key, (tag, _offered) in parser.found.items()}
     return parser.found
+
+
+def rules(html: str) -> tuple[dict[str, tuple[str, frozenset[str] | None]], dict[str, dict[str, Any]]]:
+    """What `check` holds a submitted answer to for this rendered template: its elements (with the
+    labels they offer) and elements.py's schema per answer key. A key a plain form control also
+    uses has neither: the control's value overwrites the element's in the form's answer."""
+    parser = _Elements()
+    parser.feed(html)
+    parser.close()
+    schemas = {key: part.schema for key, part in expected_parts(html).items()
+               if part.schema and key not in parser.plain}
+    return template_elements(html), schemas
 
 
 _INLINE_SCRIPT = re.compile(r"<script(?![^>]*\bsrc\s*=)[^>]*>", re.IGNORECASE)

@@ -37,8 +37,9 @@ def open_tasks(store, flow_definition_name: str, now: dt.datetime, limit: int = 
     return out
 
 
-def next_arrival(pipelines_dir: Path | None, flow_definition_name: str, now: dt.datetime) -> str | None:
-    """When the next scheduled run of a pipeline feeding this queue starts (UTC), in words."""
+def next_arrivals(pipelines_dir: Path | None, now: dt.datetime) -> dict[str, str]:
+    """Per queue (flow definition name): when the next scheduled run of a pipeline feeding it starts
+    (UTC), in words. The pipeline files are read once per page, however many queues it shows."""
     from croniter import croniter
 
     from human_review.config import load_all
@@ -47,20 +48,21 @@ def next_arrival(pipelines_dir: Path | None, flow_definition_name: str, now: dt.
         configs, _ = load_all(pipelines_dir)
     except Exception as e:  # noqa: BLE001  the page must show even if the pipelines cannot be read
         log.warning("queues: cannot read the pipelines: %s", e)
-        return None
-    times = []
+        return {}
+    soonest: dict[str, tuple[dt.datetime, str]] = {}
     for c in configs:
-        if c.review.flow_definition.name != flow_definition_name or not c.schedule:
+        if not c.schedule:
             continue
         try:
             import zoneinfo
 
             local = now.astimezone(zoneinfo.ZoneInfo(c.timezone))
-            times.append((croniter(c.schedule, local).get_next(dt.datetime).astimezone(dt.timezone.utc), c.pipeline))
+            when = croniter(c.schedule, local).get_next(dt.datetime).astimezone(dt.timezone.utc)
         except Exception:  # noqa: BLE001  an odd schedule costs only this sentence
             continue
-    if not times:
-        return None
-    when, pipeline = min(times)
-    return (f"the next run of {pipeline} starts at {when:%Y-%m-%d %H:%M} UTC (in {age(now, when)}); "
-            "its flagged images arrive here shortly after")
+        name = c.review.flow_definition.name
+        if name not in soonest or (when, c.pipeline) < soonest[name]:
+            soonest[name] = (when, c.pipeline)
+    return {name: (f"the next run of {pipeline} starts at {when:%Y-%m-%d %H:%M} UTC (in {age(now, when)}); "
+                   "its flagged images arrive here shortly after")
+            for name, (when, pipeline) in soonest.items()}

@@ -16,7 +16,6 @@ from starlette.concurrency import run_in_threadpool
 from human_review.portal import answers
 from human_review.portal.context import current_worker, root, service
 from human_review.portal.errors import StoreError, detail_response
-from human_review.portal.elements import expected_parts
 from human_review.portal.render import TemplateRenderError, render_task_file
 
 router = APIRouter(prefix="/worker/api")
@@ -43,8 +42,7 @@ def _answer_problems(svc, request: Request, task_id: str, worker: str, content: 
     if flow is not None:
         try:
             rendered = render_task_file(flow.template_path, loop.input).html  # as the task page renders it
-            elements = answers.template_elements(rendered)
-            schemas = {key: part.schema for key, part in expected_parts(rendered).items() if part.schema}
+            elements, schemas = answers.rules(rendered)
         except (OSError, TemplateRenderError):
             elements = None  # the page could not be shown either; the structural check still runs
     found = answers.check(content, elements, schemas)

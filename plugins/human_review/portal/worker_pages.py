@@ -46,13 +46,18 @@ def home(request: Request):
     counts = svc.store.queue_counts(worker)
     now = datetime.now(timezone.utc)
     queues = []
+    arrivals: dict[str, str] | None = None  # read the pipeline files only if some queue is empty
     for name in sorted(set(svc.flow_definitions()) | set(counts)):
         if not svc.may_review(request, name):
             continue
         flow = svc.flow_definition(name)
         c = counts.get(name, {"available": 0, "inProgressLoops": 0})
         tasks = queue_info.open_tasks(svc.store, name, now) if c["inProgressLoops"] else []
-        next_work = None if c["available"] else queue_info.next_arrival(svc.pipelines_dir, name, now)
+        next_work = None
+        if not c["available"]:
+            if arrivals is None:
+                arrivals = queue_info.next_arrivals(svc.pipelines_dir, now)
+            next_work = arrivals.get(name)
         queues.append({"name": name, "url_name": quote(name), "title": flow.title if flow else name,
                        "description": flow.description if flow else "",
                        "available": c["available"], "in_progress_loops": c["inProgressLoops"],

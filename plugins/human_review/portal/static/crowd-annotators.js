@@ -91,7 +91,8 @@
       return (this.img.clientWidth || w) / w;
     }
     point(ev) {
-      var r = this.stage.getBoundingClientRect(), s = this.scale();
+      // measured from the image itself: the stage has a 1 px border, so its box starts 1 px before pixel 0
+      var r = this.img.getBoundingClientRect(), s = this.scale();
       var maxX = this.img.naturalWidth || Infinity, maxY = this.img.naturalHeight || Infinity;
       return { x: Math.max(0, Math.min(maxX, (ev.clientX - r.left) / s)), y: Math.max(0, Math.min(maxY, (ev.clientY - r.top) / s)) };
     }
