@@ -121,7 +121,7 @@ class ProcessSampler:
                         cpu = t.user + t.system
                         kind = self.kind(p, root_name)
                         rss = p.memory_info().rss / 2**20
-                        title = " ".join(p.cmdline()) if kind == "task" else ""
+                        title = " ".join(p.cmdline()).strip() if kind == "task" else ""  # setproctitle pads
                 except (psutil.NoSuchProcess, psutil.ZombieProcess, psutil.AccessDenied):
                     continue
                 first = self.cpu.get(p.pid, (kind, cpu, cpu))[1]
