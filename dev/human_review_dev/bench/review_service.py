@@ -167,6 +167,8 @@ def _review(url: str, flow: str, workers: list[str]) -> tuple[list[float], list[
                 claims.append(time.perf_counter() - t0)
                 if r is not None and r.status_code == 204:
                     break
+                if r is not None and r.status_code in (401, 403):  # no retry helps: say why, once
+                    raise RuntimeError(f"the review service refused {worker}'s claim: HTTP {r.status_code} {r.text[:200]}")
                 if r is None or r.status_code != 200:
                     errors += 1
                     continue
@@ -179,6 +181,8 @@ def _review(url: str, flow: str, workers: list[str]) -> tuple[list[float], list[
                     s = None
                 submits.append(time.perf_counter() - t0)
                 if s is None or s.status_code != 200:
+                    if s is not None and s.status_code in (400, 401, 403):
+                        raise RuntimeError(f"the review service refused {worker}'s answer: HTTP {s.status_code} {s.text[:200]}")
                     errors += 1
         return claims, submits, errors
 
@@ -230,8 +234,9 @@ def _bench_database(label: str, db_url: str, *, pipelines: Path, s3_url: str, wo
                     review_loops: int, processes: int) -> dict:
     port = _free_port()
     url = f"http://127.0.0.1:{port}"
+    # 127.0.0.1 only: the bench's reviewers name themselves with X-Worker-Id, as the dev stacks allow
     env = dict(os.environ, HUMAN_REVIEW_PIPELINES_DIR=str(pipelines), AWS_ACCESS_KEY_ID=KEY,
-               AWS_SECRET_ACCESS_KEY=KEY, AWS_DEFAULT_REGION=REGION)
+               AWS_SECRET_ACCESS_KEY=KEY, AWS_DEFAULT_REGION=REGION, HUMAN_REVIEW_PORTAL_ALLOW_WORKER_ID_HEADER="true")
     args = [sys.executable, "-m", "human_review.cli", "portal", "--port", str(port), "--db-url", db_url,
             "--s3-endpoint-url", s3_url]
     if workers > 1:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import threading
 import uuid
 from datetime import datetime
 from typing import Any
@@ -94,12 +95,15 @@ class OutputWriter:
         self.store = store
         self._s3_factory = s3_client_factory
         self._s3 = None
+        self._s3_lock = threading.Lock()
         self.issuer = issuer
 
     @property
     def s3(self):
-        if self._s3 is None:
-            self._s3 = self._s3_factory()
+        # submits run in a thread pool: make the client once (boto3 client creation is not thread-safe)
+        with self._s3_lock:
+            if self._s3 is None:
+                self._s3 = self._s3_factory()
         return self._s3
 
     def finalize(self, loop: Loop) -> bool:
