@@ -58,9 +58,17 @@ def _wait_http(url: str, proc: subprocess.Popen, what: str, timeout: float = 240
 
 @contextmanager
 def _process(args: list[str], url: str, what: str, env: dict[str, str] | None = None) -> Iterator[None]:
-    proc = subprocess.Popen(args, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    # Output to a file, never an unread pipe: moto and uvicorn log every request, and once a pipe's
+    # 64 KB buffer is full the server blocks on its next log line (the bench hung at ~300 submits).
+    log = tempfile.TemporaryFile()
+    proc = subprocess.Popen(args, env=env, stdout=subprocess.DEVNULL, stderr=log)
     try:
-        _wait_http(url, proc, what)
+        try:
+            _wait_http(url, proc, what)
+        except RuntimeError as e:
+            log.seek(0)
+            tail = log.read().decode(errors="replace").splitlines()[-20:]
+            raise RuntimeError(f"{e}; its last lines:\n" + "\n".join(tail)) from None
         yield
     finally:
         proc.terminate()
@@ -69,6 +77,7 @@ def _process(args: list[str], url: str, what: str, env: dict[str, str] | None = 
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait(5)
+        log.close()
 
 
 def _flow_names(callers: tuple[int, ...]) -> list[str]:
