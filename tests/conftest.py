@@ -44,3 +44,17 @@ def airflow_db():
 @pytest.fixture(scope="session")
 def project_root() -> Path:
     return ROOT
+
+
+@pytest.fixture(scope="module")
+def browser():
+    """Debian's headless Chromium through Playwright, one per test module (the browser tests skip
+    themselves when /usr/bin/chromium is missing)."""
+    from playwright.sync_api import sync_playwright
+
+    from human_review_dev.reviewers import CHROMIUM, CHROMIUM_ARGS
+
+    with sync_playwright() as p:
+        b = p.chromium.launch(executable_path=CHROMIUM, args=list(CHROMIUM_ARGS))
+        yield b
+        b.close()

@@ -36,6 +36,9 @@ POLICIES = ("truth", "agree", "correct", "mixed")
 # Chromium (Playwright), so a page that does not work fails the run.
 MODES = ("api", "browser")
 CHROMIUM = "/usr/bin/chromium"
+# headless Chromium as a container runs it: no sandbox, no GPU, nothing fetched in the background
+CHROMIUM_ARGS = ("--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
+                 "--disable-sync", "--no-first-run")
 DEFAULT_BOX_NAME = "annotatedResult"
 _BOX_NAME = re.compile(r"<crowd-bounding-box\b[^>]*?\bname\s*=\s*[\"']([^\"']+)[\"']", re.IGNORECASE | re.DOTALL)
 
@@ -268,9 +271,7 @@ class SimulatedReviewers:
         from playwright.sync_api import sync_playwright
 
         with sync_playwright() as p:
-            browser = p.chromium.launch(executable_path=self.chromium, args=[
-                "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-                "--disable-sync", "--no-first-run"])
+            browser = p.chromium.launch(executable_path=self.chromium, args=list(CHROMIUM_ARGS))
             try:
                 context = browser.new_context(viewport={"width": 1280, "height": 1000},
                                               extra_http_headers=self.auth_headers or None)

@@ -42,17 +42,6 @@ def stack(tmp_path_factory):
     os.environ.update(saved)
 
 
-@pytest.fixture(scope="module")
-def browser():
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        b = p.chromium.launch(executable_path=str(CHROMIUM), args=[
-            "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--no-first-run"])
-        yield b
-        b.close()
-
-
 def seed(stack, prefix: str, names: list[str]) -> list[str]:
     from human_review_dev.samples import broken_files, sample_photos
 

@@ -126,18 +126,6 @@ def stack(tmp_path_factory):
         yield s
 
 
-@pytest.fixture(scope="module")
-def browser():
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        b = p.chromium.launch(executable_path=str(CHROMIUM), args=[
-            "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-            "--disable-sync", "--no-first-run"])
-        yield b
-        b.close()
-
-
 def _start(stack, blocks: list[dict], important_keys: list) -> str:
     name = f"tx-{uuid.uuid4().hex[:10]}"
     doc = {"aiServiceRequest": {"document": {"s3Object": {"bucket": stack.bucket, "name": DOCUMENT_KEY}},

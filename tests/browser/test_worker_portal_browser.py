@@ -55,18 +55,6 @@ def stack(tmp_path_factory):
         yield s
 
 
-@pytest.fixture(scope="module")
-def browser():
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        b = p.chromium.launch(executable_path=str(CHROMIUM), args=[
-            "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-            "--disable-sync", "--no-first-run"])
-        yield b
-        b.close()
-
-
 def _start(stack, flow: str, doc: dict) -> str:
     name = f"br-{uuid.uuid4().hex[:10]}"
     stack.a2i_client().start_human_loop(

@@ -26,17 +26,6 @@ pytestmark = [
 PAYLOAD = b"<html><body><script>window.pwned = 1; document.title = 'pwned';</script></body></html>"
 
 
-@pytest.fixture(scope="module")
-def browser():
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        b = p.chromium.launch(executable_path=str(CHROMIUM), args=[
-            "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--no-first-run"])
-        yield b
-        b.close()
-
-
 def _open_task(page, portal, loop: str) -> str:
     page.goto(f"{portal.url}/worker/")
     page.fill("input[name=worker_id]", "alice")

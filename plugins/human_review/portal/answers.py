@@ -224,35 +224,38 @@ def _names(raw: str) -> frozenset[str] | None:
     return None
 
 
-def template_elements(html: str) -> dict[str, tuple[str, frozenset[str] | None]]:
-    """``{answer key: (element, the labels it offers or None)}`` for a rendered worker template
-    (rendered, so that labels filled in from the task input are known)."""
+def _parse(html: str) -> _Elements:
     parser = _Elements()
     parser.feed(html)
     parser.close()
-    for key in parser.plain & set(parser.found):
-        # A plain input with a crowd element's name overwrites its value in the form's answer, as in
-        # AWS's crowd-form (images/bounding-box-hierarchical names its box element, two selects and a
-        # hidden input all "_" and sends the real answer in another input): no shape to hold it to.
-        del parser.found[key]
+    return parser
+
+
+def template_elements(html: str, parsed: _Elements | None = None) -> dict[str, tuple[str, frozenset[str] | None]]:
+    """``{answer key: (element, the labels it offers or None)}`` for a rendered worker template
+    (rendered, so that labels filled in from the task input are known).
+
+    A plain input with a crowd element's name overwrites its value in the form's answer, as in AWS's
+    crowd-form (images/bounding-box-hierarchical names its box element, two selects and a hidden
+    input all "_" and sends the real answer in another input): such a key has no shape to hold."""
+    parser = parsed or _parse(html)
+    found = {key: v for key, v in parser.found.items() if key not in parser.plain}
     if _INLINE_SCRIPT.search(html):
         # The template's own scripts may assign labels or categories after load (AWS's samples do:
         # `element.labels = [...]` on all-crowd-elements-ready), so the labels in the HTML are not
         # the ones the reviewer saw: check the answer's shape only.
-        return {key: (tag, None) for key, (tag, _offered) in parser.found.items()}
-    return parser.found
+        return {key: (tag, None) for key, (tag, _offered) in found.items()}
+    return found
 
 
 def rules(html: str) -> tuple[dict[str, tuple[str, frozenset[str] | None]], dict[str, dict[str, Any]]]:
-    """What `check` holds a submitted answer to for this rendered template: its elements (with the
-    labels they offer) and elements.py's schema per answer key. A key a plain form control also
-    uses has neither: the control's value overwrites the element's in the form's answer."""
-    parser = _Elements()
-    parser.feed(html)
-    parser.close()
+    """What `check` holds a submitted answer to for this rendered template (parsed once): its
+    elements (with the labels they offer) and elements.py's schema per answer key, except keys a
+    plain form control also uses."""
+    parser = _parse(html)
     schemas = {key: part.schema for key, part in expected_parts(html).items()
                if part.schema and key not in parser.plain}
-    return template_elements(html), schemas
+    return template_elements(html, parser), schemas
 
 
 _INLINE_SCRIPT = re.compile(r"<script(?![^>]*\bsrc\s*=)[^>]*>", re.IGNORECASE)

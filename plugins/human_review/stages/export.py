@@ -25,7 +25,7 @@ def export_run(config: PipelineConfig, summary: dict[str, Any] | None) -> dict[s
     import pandas as pd
 
     parquet = summary["files"]["parquet"]
-    rows = pd.read_parquet(io.BytesIO(storage.path(parquet, conn).read_bytes())).to_dict("records")
+    rows = pd.read_parquet(io.BytesIO(storage.read_bytes(parquet, conn))).to_dict("records")
     rows = [{k: (None if v is pd.NA else v) for k, v in r.items()} for r in rows]
     attribute = config.report.label_attribute_name or config.pipeline
     lines = manifest_lines(rows, attribute, job_name=f"human-review-{config.pipeline}",

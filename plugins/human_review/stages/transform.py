@@ -49,7 +49,7 @@ def prepare(run: RunContext, batch: BatchRef) -> dict[str, Any]:
             records.append(decided)
             continue
         try:
-            image = decode(item.key, storage.path(f"s3://{bucket}/{item.key}", run.conn_id).read_bytes())
+            image = decode(item.key, storage.read_bytes(f"s3://{bucket}/{item.key}", run.conn_id))
         except InvalidImageError as e:
             records.append(PredictionRecord.not_predicted(item, Status.INVALID, str(e)))
             continue
@@ -91,7 +91,7 @@ def collect(run: RunContext, batch: BatchRef) -> PredictionsRef:
             continue
         uri = _output_uri(plan["output"], r.key)
         try:
-            raw = storage.path(uri, run.conn_id).read_text()
+            raw = storage.read_text(uri, run.conn_id)
             r.prediction = parser(json.loads(raw), r.width, r.height, options)
             r.prediction["ModelVersion"] = version
         except FileNotFoundError:
