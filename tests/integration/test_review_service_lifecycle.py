@@ -267,15 +267,18 @@ def test_portal_with_two_workers_shares_one_sqlite_database(tmp_path, pipelines)
                 while (r := c.post("/worker/api/queues/one-answer/claim")).status_code == 200:
                     t = r.json()
                     s = c.post(f"/worker/api/tasks/{t['taskId']}/submit", json={"answerContent": {"by": worker}})
-                    assert s.status_code == 200 and s.json()["humanLoopStatus"] == "Completed", s.text
+                    assert s.status_code == 200 and s.json()["answers"] == s.json()["taskCount"] == 1, s.text
                     done.append(t["humanLoopName"])
             return done
 
         with ThreadPoolExecutor(4) as pool:
             answered = [n for done in pool.map(review, ["w1", "w2", "w3", "w4"]) for n in done]
         assert sorted(answered) == sorted(names)  # every slot answered exactly once across both workers
-        statuses = {a2i.describe_human_loop(HumanLoopName=n)["HumanLoopStatus"] for n in names}
-        assert statuses == {"Completed"}
+        # output.json files are written in the background: every loop completes moments later
+        deadline = time.monotonic() + 60
+        while (statuses := {a2i.describe_human_loop(HumanLoopName=n)["HumanLoopStatus"] for n in names}) != {"Completed"}:
+            assert time.monotonic() < deadline, statuses
+            time.sleep(0.5)
     finally:
         proc.terminate()
         try:
@@ -312,3 +315,47 @@ def test_a_start_waiting_on_the_database_does_not_stall_other_requests(service, 
         pending.join(30)
         blocker.close()
     assert a2i.describe_human_loop(HumanLoopName=result["name"])["HumanLoopStatus"] == "InProgress"
+
+
+def test_a_stalled_s3_holds_up_no_reviewer_and_loses_no_answer(service):
+    """The last answer's output.json is written in the background: with S3 accepting connections and
+    never answering, the reviewer's submit and a Describe still answer (the loop reads InProgress);
+    once S3 is back, the background sweep writes the file with the answer and the loop completes."""
+    from moto.server import ThreadedMotoServer
+
+    stalled = socket.socket()
+    stalled.bind(("127.0.0.1", 0))
+    stalled.listen(64)  # completes TCP handshakes, never reads a request
+    port = stalled.getsockname()[1]
+    url, svc = service(s3_endpoint_url=f"http://127.0.0.1:{port}", sweep_interval_seconds=0.2)
+    a2i = boto3.client("sagemaker-a2i-runtime", endpoint_url=url, region_name="us-east-1",
+                       aws_access_key_id="testing", aws_secret_access_key="testing",
+                       config=Config(retries={"total_max_attempts": 1}, read_timeout=20))
+    name = start(a2i, "one-answer")
+    with httpx.Client(base_url=url, headers={"X-Worker-Id": "w1"}, timeout=20) as c:
+        task = c.post("/worker/api/queues/one-answer/claim").json()
+        s = c.post(f"/worker/api/tasks/{task['taskId']}/submit", json={"answerContent": {"by": "w1"}})
+    assert s.status_code == 200, s.text
+    assert s.json() == {"humanLoopName": name, "humanLoopStatus": "InProgress", "answers": 1, "taskCount": 1}
+    d = a2i.describe_human_loop(HumanLoopName=name)
+    assert d["HumanLoopStatus"] == "InProgress" and "HumanLoopOutput" not in d
+    assert svc.writer.pending() == 1  # the write is still stuck on the stalled S3
+
+    stalled.close()  # resets the stalled connections; S3 comes back on the same port
+    moto = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
+    moto.start()
+    try:
+        boto3.client("s3", endpoint_url=f"http://127.0.0.1:{port}", region_name="us-east-1",
+                     aws_access_key_id="testing", aws_secret_access_key="testing").create_bucket(Bucket="workers-test")
+        deadline = time.monotonic() + 60
+        while (d := a2i.describe_human_loop(HumanLoopName=name))["HumanLoopStatus"] != "Completed":
+            assert time.monotonic() < deadline, d
+            time.sleep(0.2)
+        bucket, _, key = d["HumanLoopOutput"]["OutputS3Uri"].removeprefix("s3://").partition("/")
+        out = json.loads(boto3.client("s3", endpoint_url=f"http://127.0.0.1:{port}", region_name="us-east-1",
+                                      aws_access_key_id="testing", aws_secret_access_key="testing")
+                         .get_object(Bucket=bucket, Key=key)["Body"].read())
+        assert [a["answerContent"] for a in out["humanAnswers"]] == [{"by": "w1"}]
+        assert svc.writer.drain(10) and svc.writer.pending() == 0
+    finally:
+        moto.stop()

@@ -123,7 +123,9 @@ def test_twenty_reviewers_two_hundred_loops(tmp_path, pg_url):
         # In the database: every slot answered exactly once, every loop Completed with its output.json.
         import sqlalchemy as sa
 
-        engine = stack.review_server._server.config.app.state.review_service.store.engine
+        service = stack.review_server._server.config.app.state.review_service
+        assert service.writer.drain(60)  # output.json files are written in the background
+        engine = service.store.engine
         with engine.begin() as conn:
             slots = conn.execute(sa.select(task_slots.c.loop_name, task_slots.c.worker_id, task_slots.c.submitted_at)).all()
             statuses = dict(conn.execute(sa.select(human_loops.c.name, human_loops.c.status)).all())

@@ -5,10 +5,14 @@ For each database (SQLite, and PostgreSQL when HUMAN_REVIEW_TEST_POSTGRES_URL is
 
 - StartHumanLoop per second with 1, 8 and 20 callers, through boto3 (SigV4 signed), each phase on a
   flow definition of its own (the in-flight quota is per flow definition);
-- claim and submit latency (p50, p99) with 20 reviewers emptying a queue through the worker JSON API.
+- claim and submit latency (p50, p99) with 20 reviewers emptying a queue through the worker JSON API,
+  twice: at a reviewer's pace (each spends `REVIEW_THINK_S` on a task between claim and submit, far
+  quicker than people, so 20 of them ask for about 20 tasks a second), and flat out (no time on the
+  task: the service's saturation, reported as tasks per second; the latencies there are queueing).
 
-Callers run in a few client processes (threads inside each) so the client's own CPU does not cap
-the figures. Prints a table and writes JSON (`--json`).
+Callers run in several client processes (one per caller up to `processes`, threads beyond that) so
+the client's own CPU and GIL do not cap the figures; on a 2-core machine the callers and the service
+still share the CPU, so the rates are a floor. Prints a table and writes JSON (`--json`).
 """
 
 from __future__ import annotations
@@ -29,6 +33,7 @@ from typing import Iterator
 
 CALLERS = (1, 8, 20)
 REVIEWERS = 20
+REVIEW_THINK_S = 1.0  # a reviewer's time on a task in the paced phase (people take several seconds)
 KEY = "bench"
 REGION = "us-east-1"
 BUCKET = "bench-review"
@@ -160,8 +165,9 @@ def _start_loops(url: str, flow: str, names: list[str], threads: int) -> tuple[l
     return lat, errors
 
 
-def _review(url: str, flow: str, workers: list[str]) -> tuple[list[float], list[float], int]:
-    """In a client process: each worker claims and submits until the queue is empty."""
+def _review(url: str, flow: str, workers: list[str], think_s: float = 0.0) -> tuple[list[float], list[float], int]:
+    """In a client process: each worker claims and submits until the queue is empty, spending
+    `think_s` on each task in between."""
     import httpx
 
     def run(worker: str) -> tuple[list[float], list[float], int]:
@@ -182,6 +188,8 @@ def _review(url: str, flow: str, workers: list[str]) -> tuple[list[float], list[
                     errors += 1
                     continue
                 task = r.json()
+                if think_s:
+                    time.sleep(think_s)
                 t0 = time.perf_counter()
                 try:
                     s = c.post(f"/worker/api/tasks/{task['taskId']}/submit",
@@ -220,12 +228,12 @@ def _start_phase(pool, url: str, flow: str, callers: int, loops: int, processes:
             "p99_ms": round(_percentile(lat, 0.99) * 1000, 1)}
 
 
-def _review_phase(pool, url: str, processes: int, loops: int) -> dict:
+def _review_phase(pool, url: str, processes: int, loops: int, think_s: float) -> dict:
     flow = "bench-review"
     _start_phase(pool, url, flow, 8, loops, processes)
     workers = [f"reviewer-{i:02d}" for i in range(REVIEWERS)]
     t = time.perf_counter()
-    results = [pool.apply_async(_review, (url, flow, chunk)) for chunk in _split(workers, processes)]
+    results = [pool.apply_async(_review, (url, flow, chunk, think_s)) for chunk in _split(workers, processes)]
     results = [r.get() for r in results]
     wall = time.perf_counter() - t
     claims = [x for r in results for x in r[0]]
@@ -234,13 +242,14 @@ def _review_phase(pool, url: str, processes: int, loops: int) -> dict:
     def ms(samples, q):
         return round(_percentile(samples, q) * 1000, 1)
 
-    return {"reviewers": REVIEWERS, "loops": loops, "submit_calls": len(submits), "errors": sum(r[2] for r in results),
-            "wall_s": round(wall, 3), "claim_p50_ms": ms(claims, 0.5), "claim_p99_ms": ms(claims, 0.99),
+    return {"reviewers": REVIEWERS, "think_s": think_s, "loops": loops, "submit_calls": len(submits),
+            "errors": sum(r[2] for r in results), "wall_s": round(wall, 3),
+            "tasks_per_s": round(len(submits) / wall, 1), "claim_p50_ms": ms(claims, 0.5), "claim_p99_ms": ms(claims, 0.99),
             "submit_p50_ms": ms(submits, 0.5), "submit_p99_ms": ms(submits, 0.99)}
 
 
 def _bench_database(label: str, db_url: str, *, pipelines: Path, s3_url: str, workers: int, loops: dict[int, int],
-                    review_loops: int, processes: int) -> dict:
+                    review_loops: int, paced_loops: int, processes: int) -> dict:
     port = _free_port()
     url = f"http://127.0.0.1:{port}"
     # 127.0.0.1 only: the bench's reviewers name themselves with X-Worker-Id, as the dev stacks allow
@@ -258,8 +267,10 @@ def _bench_database(label: str, db_url: str, *, pipelines: Path, s3_url: str, wo
         for n in loops:
             out["start"].append(_start_phase(pool, url, f"bench-start-{n}", n, loops[n], processes))
             print(f"  {label}: StartHumanLoop {out['start'][-1]}", flush=True)
-        out["review"] = _review_phase(pool, url, processes, review_loops)
-        print(f"  {label}: review {out['review']}", flush=True)
+        out["review"] = []
+        for think_s, n in ((REVIEW_THINK_S, paced_loops), (0.0, review_loops)):
+            out["review"].append(_review_phase(pool, url, processes, n, think_s))
+            print(f"  {label}: review {out['review'][-1]}", flush=True)
     return out
 
 
@@ -270,16 +281,17 @@ def _print_table(results: list[dict]) -> None:
             print(f"{r['database']:12s} {r['workers']:7d} {s['callers']:7d} {s['per_s']:9.1f} {s['p50_ms']:7.1f} "
                   f"{s['p99_ms']:7.1f} {s['errors']:6d}")
     print()
-    print(f"{'database':12s} {'workers':>7s} {'reviewers':>9s} {'tasks':>6s} {'claim p50':>9s} {'claim p99':>9s} "
-          f"{'submit p50':>10s} {'submit p99':>10s} {'errors':>6s}  (ms)")
+    print(f"{'database':12s} {'workers':>7s} {'reviewers':>9s} {'s/task':>6s} {'tasks':>6s} {'tasks/s':>7s} "
+          f"{'claim p50':>9s} {'claim p99':>9s} {'submit p50':>10s} {'submit p99':>10s} {'errors':>6s}  (ms)")
     for r in results:
-        v = r["review"]
-        print(f"{r['database']:12s} {r['workers']:7d} {v['reviewers']:9d} {v['submit_calls']:6d} {v['claim_p50_ms']:9.1f} "
-              f"{v['claim_p99_ms']:9.1f} {v['submit_p50_ms']:10.1f} {v['submit_p99_ms']:10.1f} {v['errors']:6d}")
+        for v in r["review"]:
+            print(f"{r['database']:12s} {r['workers']:7d} {v['reviewers']:9d} {v['think_s']:6.1f} {v['submit_calls']:6d} "
+                  f"{v['tasks_per_s']:7.1f} {v['claim_p50_ms']:9.1f} {v['claim_p99_ms']:9.1f} {v['submit_p50_ms']:10.1f} "
+                  f"{v['submit_p99_ms']:10.1f} {v['errors']:6d}")
 
 
 def run_service_bench(json_path: Path | None = None, *, workers: int = 1, loops: int = 2000, review_loops: int = 1000,
-                      processes: int = 4, postgres_url: str | None = None) -> dict:
+                      paced_loops: int = 400, processes: int = 8, postgres_url: str | None = None) -> dict:
     """Run the service bench; returns (and writes to `json_path`) the figures."""
     import signal
 
@@ -308,7 +320,8 @@ def run_service_bench(json_path: Path | None = None, *, workers: int = 1, loops:
         for label, db_url in databases:
             print(f"benchmarking the review service on {label} ({workers} worker(s))...", flush=True)
             results.append(_bench_database(label, db_url, pipelines=pipelines, s3_url=s3_url, workers=workers,
-                                           loops=per_phase, review_loops=review_loops, processes=processes))
+                                           loops=per_phase, review_loops=review_loops, paced_loops=paced_loops,
+                                           processes=processes))
     report = {"cpus": os.cpu_count(), "load_avg_1m": round(os.getloadavg()[0], 2), "results": results}
     print()
     _print_table(results)

@@ -7,12 +7,14 @@ import secrets
 import threading
 import time
 import weakref
+from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any, Callable
 
 from fastapi import Depends, FastAPI, HTTPException, Request
 from fastapi.responses import RedirectResponse
 from fastapi.staticfiles import StaticFiles
+from starlette.concurrency import run_in_threadpool
 
 from human_review.token_bucket import TokenBucket
 
@@ -71,11 +73,11 @@ class ReviewService:
         changed = self.store.sweep()
         if any(changed.values()):
             log.debug("review service sweep: %s", changed)
-        # A loop whose last answer just came in is being finalized by that submit request: retry
-        # only loops that were pending at the previous sweep already.
+        # A loop whose last answer just came in is queued by that submit already: retry only loops
+        # that were pending at the previous sweep too (queued on the output threads, not waited for).
         pending = {loop.name: loop for loop in self.store.loops_to_finalize()}
         for name in pending.keys() & self._pending_seen:
-            self.writer.finalize(pending[name])
+            self.writer.finalize_later(pending[name])
         self._pending_seen = set(pending)
 
     def start_sweeper(self, interval: float) -> None:
@@ -103,6 +105,7 @@ class ReviewService:
         self._stop_sweeping.set()
         if self._sweeper is not None and self._sweeper is not threading.current_thread():
             self._sweeper.join(5)
+        self.writer.close()
         self.store.dispose()
 
     def s3_client(self):
@@ -169,7 +172,16 @@ def create_app(settings: PortalSettings, worker_identity: Callable[..., Any] | N
     service = ReviewService(settings)
     service.external_identity = worker_identity is not None
     docs = settings.expose_docs
+
+    @asynccontextmanager
+    async def _lifespan(_app):
+        yield
+        # Standalone shutdown: finish the output.json writes already queued (what is left is
+        # still in the database and written at the next start). Mounted in Airflow, no lifespan runs.
+        await run_in_threadpool(service.close)
+
     app = FastAPI(
+        lifespan=_lifespan,
         title="Human review: local A2I-compatible review service",
         docs_url="/docs" if docs else None,
         redoc_url="/redoc" if docs else None,

@@ -5,8 +5,12 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import queue
 import threading
+import time
 import uuid
+from concurrent.futures import Future, wait
+from concurrent.futures import TimeoutError as FutureTimeout
 from datetime import datetime
 from typing import Any
 
@@ -89,14 +93,28 @@ def reviewers_location(loop: Loop) -> tuple[str, str]:
 
 
 class OutputWriter:
-    """Writes output.json for loops whose answers are all in, then marks them Completed."""
+    """Writes output.json for loops whose answers are all in, then marks them Completed.
 
-    def __init__(self, store: Store, s3_client_factory, issuer: str):
+    The worker's submit does not wait for S3: it hands the loop to `finalize_later`, and a few
+    background threads write the files (A2I too completes a loop a moment after the last answer).
+    Until then the loop reads InProgress with every answer in. A Describe or List that meets such
+    a loop queues its write (or joins the one queued: a loop is never written twice at once) and
+    waits for it a bounded time, so a stalled S3 slows a read by at most that, never hangs it. A
+    write that fails is logged and retried by the service's background sweep.
+    """
+
+    def __init__(self, store: Store, s3_client_factory, issuer: str, threads: int = 4):
         self.store = store
         self._s3_factory = s3_client_factory
         self._s3 = None
         self._s3_lock = threading.Lock()
         self.issuer = issuer
+        self._threads = max(1, threads)
+        self._queue: queue.SimpleQueue = queue.SimpleQueue()
+        self._workers: list[threading.Thread] = []
+        self._inflight: dict[str, Future] = {}  # loop name -> its write under way
+        self._inflight_lock = threading.Lock()
+        self._closed = False
 
     @property
     def s3(self):
@@ -106,8 +124,57 @@ class OutputWriter:
                 self._s3 = self._s3_factory()
         return self._s3
 
-    def finalize(self, loop: Loop) -> bool:
-        """Write the loop's output.json, then mark it Completed (so Completed implies the file exists)."""
+    def finalize(self, loop: Loop, timeout: float | None = None) -> bool:
+        """Write the loop's output.json (or join the write already queued), then mark it Completed,
+        so Completed implies the file exists. True once the loop is Completed; False if the write
+        failed or `timeout` seconds passed first (the write goes on in the background)."""
+        try:
+            return self.finalize_later(loop).result(timeout)
+        except FutureTimeout:
+            return False
+
+    def finalize_later(self, loop: Loop) -> Future:
+        """Queue the loop's output.json for the background threads; the future of its write (the
+        one already queued, if any) resolves to `finalize`'s answer."""
+        with self._inflight_lock:
+            running = self._inflight.get(loop.name)
+            if running is not None:
+                return running
+            mine: Future = Future()
+            if self._closed:  # shut down: nothing writes any more (the database keeps the answers)
+                mine.set_result(False)
+                return mine
+            self._inflight[loop.name] = mine
+            if not self._workers:
+                # Daemon threads: a write stuck on an unreachable S3 never holds up the process's
+                # exit; what was not written is still in the database and the sweep writes it later.
+                for i in range(self._threads):
+                    t = threading.Thread(target=self._work, name=f"review-output-{i}", daemon=True)
+                    t.start()
+                    self._workers.append(t)
+        self._queue.put((loop, mine))
+        return mine
+
+    def _work(self) -> None:
+        while True:
+            item = self._queue.get()
+            if item is None:
+                return
+            self._write(*item)
+
+    def _write(self, loop: Loop, future: Future) -> bool:
+        ok = False
+        try:
+            ok = self._write_now(loop)
+        except Exception:  # noqa: BLE001 - logged; the sweep retries
+            log.exception("could not finalize human loop %s; will retry", loop.name)
+        finally:
+            with self._inflight_lock:
+                self._inflight.pop(loop.name, None)
+            future.set_result(ok)
+        return ok
+
+    def _write_now(self, loop: Loop) -> bool:
         bucket, key = output_location(loop)
         answers = self.store.answers(loop.name)
         body = build_output(loop, answers, self.issuer)
@@ -124,6 +191,29 @@ class OutputWriter:
             return False
         return self.store.mark_completed(loop.name, f"s3://{bucket}/{key}")
 
-    def finalize_pending(self) -> None:
-        for loop in self.store.loops_to_finalize():
-            self.finalize(loop)
+    def pending(self) -> int:
+        """Writes queued or under way."""
+        with self._inflight_lock:
+            return len(self._inflight)
+
+    def drain(self, timeout: float = 30.0) -> bool:
+        """Wait until every queued write is done (True) or `timeout` passes (False)."""
+        deadline = time.monotonic() + timeout
+        while True:
+            with self._inflight_lock:
+                futures = list(self._inflight.values())
+            if not futures:
+                return True
+            left = deadline - time.monotonic()
+            if left <= 0:
+                return False
+            wait(futures, timeout=left)
+
+    def close(self, timeout: float = 10.0) -> None:
+        """Finish queued writes (up to `timeout`), then stop the threads."""
+        self.drain(timeout)
+        with self._inflight_lock:
+            self._closed = True
+            workers, self._workers = self._workers, []
+        for _ in workers:
+            self._queue.put(None)

@@ -12,6 +12,7 @@ the ``async`` ones (they await the body) hand the store calls to it with ``run_i
 from __future__ import annotations
 
 import json
+from concurrent.futures import wait
 from datetime import datetime, timezone
 from typing import Any
 
@@ -104,12 +105,22 @@ def _start_human_loop(service, body: dict[str, Any]) -> dict[str, Any]:
     return {"HumanLoopArn": loop.arn}
 
 
-def _finalized(service, loop):
-    """The loop after writing its output.json if every answer is in and the file is not written yet
-    (the background sweep retries a write that failed)."""
-    if loop.status == "InProgress" and loop.answered_count >= loop.task_count and service.writer.finalize(loop):
-        return service.store.get_loop(loop.name) or loop
-    return loop
+# How long a Describe or List waits for the output.json writes of loops whose answers are all in.
+FINALIZE_WAIT_SECONDS = 2.0
+
+
+def _finalized(service, loops: list) -> list:
+    """The loops, each re-read once its output.json is written if every answer is in and the file
+    was not written yet. The writes run on the service's output threads (joined if already queued);
+    the read waits for all of them FINALIZE_WAIT_SECONDS at most, then answers with what is done (a
+    loop not written yet reads InProgress; the background sweep retries a write that failed)."""
+    pending = {loop.name: service.writer.finalize_later(loop) for loop in loops
+               if loop.status == "InProgress" and loop.answered_count >= loop.task_count}
+    if not pending:
+        return loops
+    wait(pending.values(), timeout=FINALIZE_WAIT_SECONDS)
+    done = {name for name, f in pending.items() if f.done() and f.result()}
+    return [(service.store.get_loop(loop.name) or loop) if loop.name in done else loop for loop in loops]
 
 
 @router.get("/human-loops")
@@ -146,7 +157,7 @@ def list_human_loops(request: Request):
         limit=limit,
         after_id=after_id,
     )
-    loops = [_finalized(service, loop) for loop in loops]
+    loops = _finalized(service, loops)
     out: dict[str, Any] = {"HumanLoopSummaries": [a2i.loop_summary(loop) for loop in loops]}
     if next_id is not None:
         out["NextToken"] = a2i.encode_next_token({"after": next_id, "flow": flow_name, "order": order})
@@ -169,7 +180,7 @@ def describe_human_loop(name: str, request: Request):
     loop = service.store.get_loop(name)
     if loop is None:
         raise A2IError("ResourceNotFoundException", f"Human loop {name!r} does not exist.")
-    return a2i.describe_loop(_finalized(service, loop))
+    return a2i.describe_loop(_finalized(service, [loop])[0])
 
 
 @router.delete("/human-loops/{name}")

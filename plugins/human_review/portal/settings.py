@@ -142,6 +142,7 @@ class PortalSettings:
 
     def s3_client(self):
         import boto3
+        from botocore.config import Config
 
         return boto3.client(
             "s3",
@@ -149,4 +150,7 @@ class PortalSettings:
             region_name=self.region,
             aws_access_key_id=self.aws_access_key_id,
             aws_secret_access_key=self.aws_secret_access_key,
+            # One client for every request thread (uvicorn's pool runs 40) and the output writers:
+            # botocore's default pool of 10 would open and drop a connection per request beyond it.
+            config=Config(max_pool_connections=64),
         )

@@ -156,9 +156,10 @@ class Loop:
     completed_at: datetime | None
 
     @classmethod
-    def from_row(cls, row: Any, now: datetime) -> "Loop":
-        """The loop as of `now` (naive UTC): a passed deadline reads as Failed/Expired, Stopping as Stopped."""
-        m = dict(row._mapping)
+    def from_row(cls, row: Any, now: datetime, columns: Any = None) -> "Loop":
+        """The loop as of `now` (naive UTC): a passed deadline reads as Failed/Expired, Stopping as Stopped.
+        `columns`: take only these of the row (a row that carries more than the loop's)."""
+        m = dict(row._mapping) if columns is None else {k: row._mapping[k] for k in columns}
         if m["status"] == IN_PROGRESS and _naive(m["expires_at"]) <= now and m["answered_count"] < m["task_count"]:
             m.update(status=FAILED, failure_code="Expired", failure_reason=EXPIRED_REASON)
         elif m["status"] == STOPPING:
@@ -307,12 +308,20 @@ class Store:
     # ---- the A2I runtime API -----------------------------------------------------------------
 
     def _room_without_counting(self, flow_definition_name: str, max_in_flight: int) -> bool:
-        """Whether a recent count leaves room well under the quota (the common case: no COUNT)."""
+        """Whether a recent count leaves room well under the quota (the common case: no COUNT).
+
+        When the count is stale, the first start to notice recounts; the starts arriving meanwhile
+        go on with the cached count (plus their own starts), so a busy flow counts once a second,
+        not once per concurrent start."""
+        margin = max(1, int(max_in_flight * QUOTA_MARGIN))
         with self._counts_lock:
             cached = self._open_counts.get(flow_definition_name)
-        margin = max(1, int(max_in_flight * QUOTA_MARGIN))
-        return (cached is not None and time.monotonic() - cached[1] < OPEN_COUNT_TTL_SECONDS
-                and cached[0] < max_in_flight - margin)
+            if cached is None or cached[0] >= max_in_flight - margin:
+                return False
+            if time.monotonic() - cached[1] < OPEN_COUNT_TTL_SECONDS:
+                return True
+            self._open_counts[flow_definition_name] = (cached[0], time.monotonic())  # this caller recounts
+            return False
 
     def _check_quota_in(self, conn: Connection, flow_definition_name: str, max_in_flight: int, now: datetime) -> None:
         """Near the quota, count in the start's own transaction, serialised per flow definition (the
@@ -557,9 +566,13 @@ class Store:
         return None
 
     def _try_claim(self, conn: Connection, now: datetime, flow_definition_name: str, worker_id: str):
+        # Each SELECT reads the slot and its loop in one go: the claim needs no read after its UPDATE.
+        slot_and_loop = (task_slots.c.id.label("slot_id"), task_slots.c.slot.label("slot_number"),
+                         task_slots.c.claim_token, task_slots.c.claimed_at, task_slots.c.claim_expires_at,
+                         *human_loops.c)
         # A claim the worker already holds in this queue comes back first (e.g. a reload).
         held = conn.execute(
-            select(task_slots.c.id, task_slots.c.loop_name)
+            select(*slot_and_loop)
             .select_from(task_slots.join(human_loops, human_loops.c.name == task_slots.c.loop_name))
             .where(
                 human_loops.c.flow_definition_name == flow_definition_name,
@@ -572,9 +585,9 @@ class Store:
             .limit(1)
         ).first()
         if held is not None:
-            return self._task_and_loop(conn, held.id, held.loop_name, now)
+            return self._claimed(held, worker_id, held.claim_token, held.claimed_at, held.claim_expires_at, now)
         candidate = conn.execute(
-            select(task_slots.c.id, human_loops.c.name, human_loops.c.time_limit_seconds)
+            select(*slot_and_loop)
             .select_from(task_slots.join(human_loops, human_loops.c.name == task_slots.c.loop_name))
             .where(
                 human_loops.c.flow_definition_name == flow_definition_name,
@@ -588,46 +601,52 @@ class Store:
         ).first()
         if candidate is None:
             return None
-        slot_id, loop_name, time_limit = candidate
         # A lapsed claim of this worker on another slot of the loop gives way (one slot per worker per loop).
         conn.execute(
             update(task_slots)
             .where(
-                task_slots.c.loop_name == loop_name,
+                task_slots.c.loop_name == candidate.name,
                 task_slots.c.worker_id == worker_id,
                 task_slots.c.submitted_at.is_(None),
                 task_slots.c.claim_expires_at <= now,
             )
             .values(**_CLEAR_CLAIM)
         )
+        token = secrets.token_urlsafe(18)
+        expires = now + timedelta(seconds=candidate.time_limit_seconds)
         res = conn.execute(
             update(task_slots)
-            .where(task_slots.c.id == slot_id, _slot_free(now))
-            .values(
-                worker_id=worker_id,
-                claim_token=secrets.token_urlsafe(18),
-                claimed_at=now,
-                claim_expires_at=now + timedelta(seconds=time_limit),
-            )
+            .where(task_slots.c.id == candidate.slot_id, _slot_free(now))
+            .values(worker_id=worker_id, claim_token=token, claimed_at=now, claim_expires_at=expires)
         )
         if res.rowcount != 1:
             return "retry"
-        return self._task_and_loop(conn, slot_id, loop_name, now)
+        return self._claimed(candidate, worker_id, token, now, expires, now)
 
     @staticmethod
-    def _task_and_loop(conn: Connection, slot_id: int, loop_name: str, now: datetime) -> tuple[Task, Loop]:
-        row = conn.execute(select(task_slots).where(task_slots.c.id == slot_id)).one()
-        loop_row = conn.execute(select(human_loops).where(human_loops.c.name == loop_name)).one()
-        return Task.from_row(row), Loop.from_row(loop_row, now)
+    def _claimed(row: Any, worker_id: str, token: str, claimed_at: datetime, expires: datetime,
+                 now: datetime) -> tuple[Task, Loop]:
+        """The claimed task and its loop, from a row of `_try_claim`'s SELECTs (slot columns + loop)."""
+        task = Task(task_id=token, slot_id=row.slot_id, loop_name=row.name, slot=row.slot_number,
+                    worker_id=worker_id, claimed_at=_aware(claimed_at), claim_expires_at=_aware(expires),
+                    submitted_at=None, answer=None, active_seconds=None)
+        return task, Loop.from_row(row, now, columns=human_loops.c.keys())
 
     def _held_task(self, conn: Connection, task_id: str, worker_id: str, now: datetime) -> tuple[Task, Loop]:
-        row = conn.execute(select(task_slots).where(task_slots.c.claim_token == task_id)).first()
-        if row is None or (row.submitted_at is None and (row.claim_expires_at is None or _naive(row.claim_expires_at) <= now)):
+        # The slot and its loop in one read (slot columns under their own labels).
+        slot_cols = [c.label(f"slot_{c.name}") for c in task_slots.c]
+        row = conn.execute(
+            select(*slot_cols, *human_loops.c)
+            .select_from(task_slots.join(human_loops, human_loops.c.name == task_slots.c.loop_name))
+            .where(task_slots.c.claim_token == task_id)
+        ).first()
+        if row is None or (row.slot_submitted_at is None
+                           and (row.slot_claim_expires_at is None or _naive(row.slot_claim_expires_at) <= now)):
             raise NotFound("No such task: it was submitted, released, or its time limit passed.")
-        task = Task.from_row(row)
+        task = Task.from_row(_Prefixed(row, "slot_"))
         if task.worker_id != worker_id:
             raise NotYours("This task is assigned to another worker.")
-        loop = Loop.from_row(conn.execute(select(human_loops).where(human_loops.c.name == task.loop_name)).one(), now)
+        loop = Loop.from_row(row, now, columns=human_loops.c.keys())
         if task.submitted_at is not None:
             raise Conflict("This task was submitted already.")
         if loop.status != IN_PROGRESS:
@@ -659,12 +678,13 @@ class Store:
             )
             if res.rowcount != 1:
                 raise Conflict("This task was submitted already or its claim lapsed.")
-            conn.execute(
-                update(human_loops)
-                .where(human_loops.c.name == loop.name)
-                .values(answered_count=human_loops.c.answered_count + 1)
-            )
-            row = conn.execute(select(human_loops).where(human_loops.c.name == loop.name)).one()
+            bump = (update(human_loops).where(human_loops.c.name == loop.name)
+                    .values(answered_count=human_loops.c.answered_count + 1))
+            if self.engine.dialect.update_returning:
+                row = conn.execute(bump.returning(*human_loops.c)).one()
+            else:  # an SQLite older than 3.35
+                conn.execute(bump)
+                row = conn.execute(select(human_loops).where(human_loops.c.name == loop.name)).one()
         return Loop.from_row(row, now)
 
     def release(self, task_id: str, worker_id: str) -> None:
@@ -682,6 +702,14 @@ class Store:
             )
         if res.rowcount != 1:
             raise NotFound("No such task held by this worker.")
+
+
+class _Prefixed:
+    """A row's columns named `<prefix>x`, seen as a row with columns `x` (for `Task.from_row`)."""
+
+    def __init__(self, row: Any, prefix: str):
+        m = row._mapping
+        self._mapping = {k.removeprefix(prefix): m[k] for k in m.keys() if k.startswith(prefix)}
 
 
 class _Writing:
