@@ -80,6 +80,21 @@ def write_bytes(uri: str, data: bytes, conn_id: str | None = None) -> str:
     return _write(uri, data, conn_id)
 
 
+def upload_file(uri: str, local: Any, conn_id: str | None = None) -> str:
+    """Copy a local file to `uri` without reading it whole into memory (s3://: boto3's managed
+    upload, multipart for big files)."""
+    if uri.startswith("s3://"):
+        bucket, key = _s3_parts(uri)
+        s3_client(conn_id).upload_file(str(local), bucket, key)
+    else:
+        import shutil
+
+        target = _writable(uri, conn_id)
+        with open(local, "rb") as src, target.open("wb") as dst:
+            shutil.copyfileobj(src, dst, 1 << 20)
+    return uri
+
+
 def list_folders(uri: str, conn_id: str | None = None) -> list[str]:
     """The names of the folders directly under `uri`, sorted; [] when there is none."""
     root = path(uri, conn_id)

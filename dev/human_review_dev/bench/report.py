@@ -82,14 +82,21 @@ def _fake_image(uri: str) -> bytes:
 
 
 def build_all(rows: list[dict[str, Any]], gallery: int = 60) -> dict[str, int]:
-    """Everything report() builds from rows, without storage: sizes of the outputs in bytes."""
-    table = build.frame(rows)
-    files = dict(build.table_bytes(table))
+    """Everything report() builds from rows, in its order, without storage: sizes of the outputs in
+    bytes. Takes the rows over: like the report stage, it lets them go once the table holds them."""
+    import tempfile
+    from pathlib import Path
+
     summary = build.summarise(rows, pipeline="bench", run_key="2026-01-01T000000Z", dry_run=False,
                               sent_to_review=sum(1 for r in rows if r.get("loop_name")), price_usd=0.036, trend=[])
+    table = build.frame(rows)
+    rows.clear()
+    sizes = {}
+    with tempfile.TemporaryDirectory() as tmp:
+        for kind, local in build.write_tables(table, Path(tmp)):
+            sizes[kind] = local.stat().st_size
     html = build.html_bytes(summary, table, _fake_image, gallery)
-    return {"parquet": len(files["parquet"]), "csv": len(files["csv"]), "html": len(html),
-            "summary_json": len(json.dumps(summary))}
+    return {**sizes, "html": len(html), "summary_json": len(json.dumps(summary))}
 
 
 def run(n: int = 10_000, gallery: int = 60, trace_python: bool = False) -> dict[str, Any]:

@@ -14,8 +14,10 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+import tempfile
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any
+from pathlib import Path
+from typing import Any, Iterator
 
 from human_review import storage
 from human_review.exceptions import is_transient
@@ -192,26 +194,34 @@ def report(run: RunContext, routed: list[RouteResult], wait_result: dict[str, An
     from human_review.reports import build, rows, trend
 
     cfg = run.config.report
-    items: list[RoutedItem] = []
-    for result in sorted((r for r in routed if r), key=lambda r: r.batch):
-        items.extend(Routing.from_dict(storage.read_json(result.routing, run.conn_id)).items)
-    loop_items = [i for i in items if i.has_loop and not run.dry_run]
+    results = sorted((r for r in routed if r), key=lambda r: r.batch)
+
+    def batches() -> Iterator[list[RoutedItem]]:
+        for result in results:
+            yield Routing.from_dict(storage.read_json(result.routing, run.conn_id)).items
+
+    # Two passes over the routing files, so a big run never holds every image's record at once
+    # (at 100,000 images they take ~300 MB): first the loops and the keys, then the rows per batch.
+    loop_items: list[RoutedItem] = []
+    present: set[str] = set()
+    for items in batches():
+        present.update(i.key for i in items)
+        loop_items.extend(i for i in items if i.has_loop and not run.dry_run)
     outcomes = _outcomes(run, loop_items)
     sent_to_review = len(loop_items)
-    present = {i.key for i in items}
+    del loop_items
 
-    table_rows = rows.rows(
-        items, outcomes, pipeline=run.config.pipeline, run_key=run.run_key, bucket=run.config.source.bucket,
-        dry_run=run.dry_run, summarise_prediction=backend_class(run.config.model.backend).summary,
-        iou_threshold=cfg.iou_threshold, thresholds=run.config.model.thresholds,
-    )
-    del items, loop_items, outcomes  # the rows hold what the report needs: a big run's records go now
+    settings = dict(pipeline=run.config.pipeline, run_key=run.run_key, bucket=run.config.source.bucket,
+                    dry_run=run.dry_run, summarise_prediction=backend_class(run.config.model.backend).summary,
+                    iou_threshold=cfg.iou_threshold, thresholds=run.config.model.thresholds)
+    table_rows: list[dict[str, Any]] = []
+    for items in batches():
+        table_rows.extend(rows.rows(items, outcomes, **settings))
+    del outcomes
     table_rows += _source_gone_rows(run, present)
-    table = build.frame(table_rows)
+    del present
     files = {kind: storage.join(run.report_uri, name) for kind, name in
              (("parquet", "report.parquet"), ("csv", "report.csv"), ("html", "report.html"), ("summary", "summary.json"))}
-    for kind, data in build.table_bytes(table):
-        storage.write_bytes(files[kind], data, run.conn_id)
     summary = build.summarise(
         table_rows, pipeline=run.config.pipeline, run_key=run.run_key, dry_run=run.dry_run,
         sent_to_review=sent_to_review, price_usd=cfg.public_workforce_task_price_usd,
@@ -220,10 +230,18 @@ def report(run: RunContext, routed: list[RouteResult], wait_result: dict[str, An
                "files": files, "iou_threshold": cfg.iou_threshold, **_run_facts(run)},
         max_review_loops=run.config.max_review_loops(),
     )
+    images = len(table_rows)
+    table = build.frame(table_rows)
+    del table_rows  # the table holds the rows now; the summary is made
+    with tempfile.TemporaryDirectory(prefix="human-review-report-") as tmp:
+        # Parquet and CSV go through files: a 100,000-image CSV is ~120 MB, never held as a string.
+        for kind, local in build.write_tables(table, Path(tmp)):
+            storage.upload_file(files[kind], local, run.conn_id)
+            local.unlink()
     html = build.html_bytes(summary, table, lambda uri: storage.read_bytes(uri, run.conn_id),
                             cfg.gallery_max_images)
     storage.write_bytes(files["html"], html, run.conn_id)
     storage.write_json(files["summary"], summary, run.conn_id)
     _point_latest_here(run, files, summary["generated_at"])
-    log.info("Report for %d images: %s -> %s", len(table_rows), summary["status_counts"], run.report_uri)
+    log.info("Report for %d images: %s -> %s", images, summary["status_counts"], run.report_uri)
     return summary
