@@ -15,6 +15,7 @@ import yaml
 
 from human_review.naming import run_key
 from human_review_dev.samples import broken_files, sample_photos, seed
+from moto_results import clear_endpoint_results
 
 pytestmark = [pytest.mark.e2e, pytest.mark.integration, pytest.mark.xdist_group("e2e-remote")]
 BUCKET = "hr-e2e-remote"
@@ -61,6 +62,7 @@ def test_sagemaker_endpoint_pipeline_end_to_end(stack):
                for i in range(len(photos))]
     results = [{"Body": json.dumps(a), "ContentType": "application/json", "InvokedProductionVariant": "AllTraffic",
                 "CustomAttributes": ""} for a in answers]
+    clear_endpoint_results()  # moto's queue is per process: another test's leftovers would answer first
     httpx.post(f"{stack.s3_endpoint_url}/moto-api/static/sagemaker/endpoint-results",
                json={"results": results}).raise_for_status()
 

@@ -19,6 +19,7 @@ import socket
 import boto3
 import httpx
 import pytest
+from moto_results import clear_endpoint_results
 
 pytestmark = [pytest.mark.integration, pytest.mark.xdist_group("moto-sagemaker")]
 CONN = "aws_moto_sagemaker"
@@ -42,6 +43,7 @@ def moto_url():
         {"conn_type": "aws", "extra": {"region_name": "us-east-1", "endpoint_url": url}})
     yield url
     server.stop()
+    clear_endpoint_results()  # queued results nobody asked for would answer the next test's calls
     os.environ.pop(f"AIRFLOW_CONN_{CONN.upper()}", None)
 
 
