@@ -24,11 +24,18 @@ BUCKET = "hr-e2e-nightly"
 def stack(tmp_path_factory, airflow_db):
     from human_review_dev.stack import local_stack
 
+    # Put the environment back afterwards: a later test file in this pytest worker would otherwise
+    # read this file's bucket (HUMAN_REVIEW_BUCKET) and endpoints from its pipelines.
+    saved = dict(os.environ)
     os.environ["HUMAN_REVIEW_BUCKET"] = BUCKET
     os.environ["HUMAN_REVIEW_POLL_SECONDS"] = "0.5"
-    with local_stack(tmp_path_factory.mktemp("services"), bucket=BUCKET) as s:
-        os.environ.update(s.env)
-        yield s
+    try:
+        with local_stack(tmp_path_factory.mktemp("services"), bucket=BUCKET) as s:
+            os.environ.update(s.env)
+            yield s
+    finally:
+        os.environ.clear()
+        os.environ.update(saved)
 
 
 @pytest.fixture(scope="module")
