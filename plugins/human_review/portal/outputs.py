@@ -10,7 +10,6 @@ import threading
 import time
 import uuid
 from concurrent.futures import Future, wait
-from concurrent.futures import TimeoutError as FutureTimeout
 from datetime import datetime
 from typing import Any
 
@@ -124,18 +123,10 @@ class OutputWriter:
                 self._s3 = self._s3_factory()
         return self._s3
 
-    def finalize(self, loop: Loop, timeout: float | None = None) -> bool:
-        """Write the loop's output.json (or join the write already queued), then mark it Completed,
-        so Completed implies the file exists. True once the loop is Completed; False if the write
-        failed or `timeout` seconds passed first (the write goes on in the background)."""
-        try:
-            return self.finalize_later(loop).result(timeout)
-        except FutureTimeout:
-            return False
-
     def finalize_later(self, loop: Loop) -> Future:
-        """Queue the loop's output.json for the background threads; the future of its write (the
-        one already queued, if any) resolves to `finalize`'s answer."""
+        """Queue the loop's output.json for the background threads (they write it, then mark the
+        loop Completed, so Completed implies the file exists). Returns the future of its write (the
+        one already queued, if any): True once the loop is Completed, False if the write failed."""
         with self._inflight_lock:
             running = self._inflight.get(loop.name)
             if running is not None:
@@ -162,7 +153,7 @@ class OutputWriter:
                 return
             self._write(*item)
 
-    def _write(self, loop: Loop, future: Future) -> bool:
+    def _write(self, loop: Loop, future: Future) -> None:
         ok = False
         try:
             ok = self._write_now(loop)
@@ -172,7 +163,6 @@ class OutputWriter:
             with self._inflight_lock:
                 self._inflight.pop(loop.name, None)
             future.set_result(ok)
-        return ok
 
     def _write_now(self, loop: Loop) -> bool:
         bucket, key = output_location(loop)

@@ -114,8 +114,7 @@ def _finalized(service, loops: list) -> list:
     was not written yet. The writes run on the service's output threads (joined if already queued);
     the read waits for all of them FINALIZE_WAIT_SECONDS at most, then answers with what is done (a
     loop not written yet reads InProgress; the background sweep retries a write that failed)."""
-    pending = {loop.name: service.writer.finalize_later(loop) for loop in loops
-               if loop.status == "InProgress" and loop.answered_count >= loop.task_count}
+    pending = {loop.name: service.writer.finalize_later(loop) for loop in loops if loop.awaiting_output}
     if not pending:
         return loops
     wait(pending.values(), timeout=FINALIZE_WAIT_SECONDS)

@@ -123,6 +123,12 @@ PERFORMANCE_INDEXES = (
 )
 
 
+# A slot joined with its loop, in one row: the slot's columns as `slot_<name>`, the loop's as they
+# are (`_Prefixed` and `Loop.from_row(..., columns=LOOP_COLUMNS)` take the row apart).
+LOOP_COLUMNS = tuple(human_loops.c.keys())
+_SLOT_WITH_LOOP = (*(c.label(f"slot_{c.name}") for c in task_slots.c), *human_loops.c)
+
+
 def _naive(dt: datetime) -> datetime:
     if dt.tzinfo is not None:
         dt = dt.astimezone(timezone.utc).replace(tzinfo=None)
@@ -171,6 +177,11 @@ class Loop:
     @property
     def input(self) -> Any:
         return json.loads(self.input_content)
+
+    @property
+    def awaiting_output(self) -> bool:
+        """Every answer is in and output.json is not written yet (the loop still reads InProgress)."""
+        return self.status == IN_PROGRESS and self.answered_count >= self.task_count
 
 
 @dataclass(frozen=True)
@@ -567,12 +578,9 @@ class Store:
 
     def _try_claim(self, conn: Connection, now: datetime, flow_definition_name: str, worker_id: str):
         # Each SELECT reads the slot and its loop in one go: the claim needs no read after its UPDATE.
-        slot_and_loop = (task_slots.c.id.label("slot_id"), task_slots.c.slot.label("slot_number"),
-                         task_slots.c.claim_token, task_slots.c.claimed_at, task_slots.c.claim_expires_at,
-                         *human_loops.c)
         # A claim the worker already holds in this queue comes back first (e.g. a reload).
         held = conn.execute(
-            select(*slot_and_loop)
+            select(*_SLOT_WITH_LOOP)
             .select_from(task_slots.join(human_loops, human_loops.c.name == task_slots.c.loop_name))
             .where(
                 human_loops.c.flow_definition_name == flow_definition_name,
@@ -585,9 +593,10 @@ class Store:
             .limit(1)
         ).first()
         if held is not None:
-            return self._claimed(held, worker_id, held.claim_token, held.claimed_at, held.claim_expires_at, now)
+            return self._claimed(held, worker_id, held.slot_claim_token, held.slot_claimed_at,
+                                 held.slot_claim_expires_at, now)
         candidate = conn.execute(
-            select(*slot_and_loop)
+            select(*_SLOT_WITH_LOOP)
             .select_from(task_slots.join(human_loops, human_loops.c.name == task_slots.c.loop_name))
             .where(
                 human_loops.c.flow_definition_name == flow_definition_name,
@@ -627,16 +636,14 @@ class Store:
     def _claimed(row: Any, worker_id: str, token: str, claimed_at: datetime, expires: datetime,
                  now: datetime) -> tuple[Task, Loop]:
         """The claimed task and its loop, from a row of `_try_claim`'s SELECTs (slot columns + loop)."""
-        task = Task(task_id=token, slot_id=row.slot_id, loop_name=row.name, slot=row.slot_number,
+        task = Task(task_id=token, slot_id=row.slot_id, loop_name=row.name, slot=row.slot_slot,
                     worker_id=worker_id, claimed_at=_aware(claimed_at), claim_expires_at=_aware(expires),
                     submitted_at=None, answer=None, active_seconds=None)
-        return task, Loop.from_row(row, now, columns=human_loops.c.keys())
+        return task, Loop.from_row(row, now, columns=LOOP_COLUMNS)
 
     def _held_task(self, conn: Connection, task_id: str, worker_id: str, now: datetime) -> tuple[Task, Loop]:
-        # The slot and its loop in one read (slot columns under their own labels).
-        slot_cols = [c.label(f"slot_{c.name}") for c in task_slots.c]
         row = conn.execute(
-            select(*slot_cols, *human_loops.c)
+            select(*_SLOT_WITH_LOOP)
             .select_from(task_slots.join(human_loops, human_loops.c.name == task_slots.c.loop_name))
             .where(task_slots.c.claim_token == task_id)
         ).first()
@@ -646,7 +653,7 @@ class Store:
         task = Task.from_row(_Prefixed(row, "slot_"))
         if task.worker_id != worker_id:
             raise NotYours("This task is assigned to another worker.")
-        loop = Loop.from_row(row, now, columns=human_loops.c.keys())
+        loop = Loop.from_row(row, now, columns=LOOP_COLUMNS)
         if task.submitted_at is not None:
             raise Conflict("This task was submitted already.")
         if loop.status != IN_PROGRESS:

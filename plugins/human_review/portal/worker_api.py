@@ -137,7 +137,7 @@ async def api_submit(task_id: str, request: Request):
 
 def _submit(svc, task_id: str, worker: str, answer: dict[str, Any], active_seconds: float | None = None):
     loop = svc.store.submit(task_id, worker, answer, active_seconds=active_seconds)
-    if loop.answered_count >= loop.task_count:
+    if loop.awaiting_output:
         # The reviewer does not wait for S3: output.json is written in the background, and the
         # loop reads Completed once it is.
         svc.writer.finalize_later(loop)

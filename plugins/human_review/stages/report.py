@@ -17,7 +17,7 @@ import logging
 import tempfile
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 from human_review import storage
 from human_review.exceptions import is_transient
@@ -194,29 +194,27 @@ def report(run: RunContext, routed: list[RouteResult], wait_result: dict[str, An
     from human_review.reports import build, rows, trend
 
     cfg = run.config.report
-    results = sorted((r for r in routed if r), key=lambda r: r.batch)
-
-    def batches() -> Iterator[list[RoutedItem]]:
-        for result in results:
-            yield Routing.from_dict(storage.read_json(result.routing, run.conn_id)).items
-
-    # Two passes over the routing files, so a big run never holds every image's record at once
-    # (at 100,000 images they take ~300 MB): first the loops and the keys, then the rows per batch.
-    loop_items: list[RoutedItem] = []
-    present: set[str] = set()
-    for items in batches():
-        present.update(i.key for i in items)
-        loop_items.extend(i for i in items if i.has_loop and not run.dry_run)
-    outcomes = _outcomes(run, loop_items)
-    sent_to_review = len(loop_items)
-    del loop_items
-
     settings = dict(pipeline=run.config.pipeline, run_key=run.run_key, bucket=run.config.source.bucket,
                     dry_run=run.dry_run, summarise_prediction=backend_class(run.config.model.backend).summary,
                     iou_threshold=cfg.iou_threshold, thresholds=run.config.model.thresholds)
-    table_rows: list[dict[str, Any]] = []
-    for items in batches():
-        table_rows.extend(rows.rows(items, outcomes, **settings))
+    # Each routing file is read once and its images turned into rows at once, so a big run never
+    # holds every image's record (at 100,000 images they take ~300 MB). Only an image with a loop
+    # needs the loops' outcomes: it keeps its record, in its place, until they are known.
+    table_rows: list[dict[str, Any] | RoutedItem] = []
+    loop_items: list[RoutedItem] = []
+    present: set[str] = set()
+    for result in sorted((r for r in routed if r), key=lambda r: r.batch):
+        for item in Routing.from_dict(storage.read_json(result.routing, run.conn_id)).items:
+            present.add(item.key)
+            if item.has_loop and not run.dry_run:
+                loop_items.append(item)
+                table_rows.append(item)
+            else:
+                table_rows.append(rows.row(item, {}, **settings))
+    outcomes = _outcomes(run, loop_items)
+    sent_to_review = len(loop_items)
+    del loop_items
+    table_rows = [rows.row(r, outcomes, **settings) if isinstance(r, RoutedItem) else r for r in table_rows]
     del outcomes
     table_rows += _source_gone_rows(run, present)
     del present
