@@ -130,39 +130,41 @@ def _percentile(samples: list[float], q: float) -> float:
 # ---- client processes ---------------------------------------------------------------------------
 
 
-def _start_loops(url: str, flow: str, names: list[str], threads: int) -> tuple[list[float], int]:
-    """In a client process: start the named loops with `threads` boto3 callers; (latencies, errors)."""
-    import threading
+def _start_loops(url: str, flow: str, names: list[str], threads: int, start_at: float) -> tuple[list[float], int, float]:
+    """In a client process: start the named loops with `threads` boto3 callers; (latencies, errors,
+    time.time() of the last answer).
 
+    Each caller builds its client first, then all wait for `start_at` (wall-clock time), so the
+    phase times the service with every caller ready, not the client processes importing boto3."""
     import boto3
     from botocore.config import Config
 
     arn = f"arn:aws:sagemaker:{REGION}:000000000000:flow-definition/{flow}"
     body = {"InputContent": json.dumps({"taskObject": f"s3://{BUCKET}/incoming/photo.jpg", "flaggedBy": ["bench"]})}
-    local = threading.local()
     session = boto3.session.Session()
+    clients = [session.client(
+        "sagemaker-a2i-runtime", endpoint_url=url, region_name=REGION, aws_access_key_id=KEY,
+        aws_secret_access_key=KEY, config=Config(retries={"max_attempts": 1}, max_pool_connections=2))
+        for _ in range(threads)]
     errors = 0
 
-    def client():
-        if not hasattr(local, "client"):
-            local.client = session.client(
-                "sagemaker-a2i-runtime", endpoint_url=url, region_name=REGION, aws_access_key_id=KEY,
-                aws_secret_access_key=KEY, config=Config(retries={"max_attempts": 1}, max_pool_connections=2))
-        return local.client
-
-    def start(name: str) -> float | None:
+    def run(client, mine: list[str]) -> list[float]:
         nonlocal errors
-        t0 = time.perf_counter()
-        try:
-            client().start_human_loop(HumanLoopName=name, FlowDefinitionArn=arn, HumanLoopInput=body)
-        except Exception:  # noqa: BLE001 - counted and reported
-            errors += 1
-            return None
-        return time.perf_counter() - t0
+        lat = []
+        for name in mine:
+            t0 = time.perf_counter()
+            try:
+                client.start_human_loop(HumanLoopName=name, FlowDefinitionArn=arn, HumanLoopInput=body)
+            except Exception:  # noqa: BLE001 - counted and reported
+                errors += 1
+                continue
+            lat.append(time.perf_counter() - t0)
+        return lat
 
-    with ThreadPoolExecutor(threads, initializer=client) as pool:
-        lat = [x for x in pool.map(start, names) if x is not None]
-    return lat, errors
+    time.sleep(max(0.0, start_at - time.time()))
+    with ThreadPoolExecutor(threads) as pool:
+        lat = [x for part in pool.map(run, clients, _split(names, threads)) for x in part]
+    return lat, errors, time.time()
 
 
 def _review(url: str, flow: str, workers: list[str], think_s: float = 0.0) -> tuple[list[float], list[float], int]:
@@ -212,15 +214,19 @@ def _split(items: list, parts: int) -> list[list]:
     return [items[i::parts] for i in range(parts) if items[i::parts]]
 
 
+# Time the client processes get to build their boto3 clients before a start phase begins.
+CLIENT_READY_S = 3.0
+
+
 def _start_phase(pool, url: str, flow: str, callers: int, loops: int, processes: int) -> dict:
     names = [f"{flow}-{uuid.uuid4().hex[:6]}-{i:06d}" for i in range(loops)]
     procs = min(processes, callers)
     chunks = _split(names, procs)
     threads = [callers // procs + (1 if i < callers % procs else 0) for i in range(procs)]
-    t = time.perf_counter()
-    results = [pool.apply_async(_start_loops, (url, flow, chunk, n)) for chunk, n in zip(chunks, threads)]
+    start_at = time.time() + CLIENT_READY_S
+    results = [pool.apply_async(_start_loops, (url, flow, chunk, n, start_at)) for chunk, n in zip(chunks, threads)]
     results = [r.get() for r in results]
-    wall = time.perf_counter() - t
+    wall = max(r[2] for r in results) - start_at
     lat = [x for r in results for x in r[0]]
     errors = sum(r[1] for r in results)
     return {"callers": callers, "loops": loops, "errors": errors, "wall_s": round(wall, 3),
@@ -262,7 +268,7 @@ def _bench_database(label: str, db_url: str, *, pipelines: Path, s3_url: str, wo
     out: dict = {"database": label, "workers": workers}
     with _process(args, f"{url}/healthz", "the review service", env=env), \
             multiprocessing.get_context("spawn").Pool(processes) as pool:
-        pool.apply(_start_loops, (url, f"bench-start-{CALLERS[0]}", [f"warmup-{uuid.uuid4().hex[:8]}"], 1))
+        pool.apply(_start_loops, (url, f"bench-start-{CALLERS[0]}", [f"warmup-{uuid.uuid4().hex[:8]}"], 1, 0.0))
         out["start"] = []
         for n in loops:
             out["start"].append(_start_phase(pool, url, f"bench-start-{n}", n, loops[n], processes))

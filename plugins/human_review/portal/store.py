@@ -129,6 +129,12 @@ LOOP_COLUMNS = tuple(human_loops.c.keys())
 _SLOT_WITH_LOOP = (*(c.label(f"slot_{c.name}") for c in task_slots.c), *human_loops.c)
 
 
+# StartHumanLoop's statements, built once: values go in as parameters, so SQLAlchemy compiles each
+# statement once (its cache) instead of building and coercing a new INSERT per start.
+_INSERT_LOOP = insert(human_loops)
+_INSERT_SLOT = insert(task_slots)
+
+
 def _naive(dt: datetime) -> datetime:
     if dt.tzinfo is not None:
         dt = dt.astimezone(timezone.utc).replace(tzinfo=None)
@@ -404,8 +410,8 @@ class Store:
                 with self._write() as conn:
                     if not quick:
                         self._check_quota_in(conn, flow_definition_name, max_in_flight, now)
-                    loop_id = conn.execute(insert(human_loops).values(**values)).inserted_primary_key[0]
-                    conn.execute(insert(task_slots), [{"loop_name": name, "slot": i} for i in range(task_count)])
+                    loop_id = conn.execute(_INSERT_LOOP, values).inserted_primary_key[0]
+                    conn.execute(_INSERT_SLOT, [{"loop_name": name, "slot": i} for i in range(task_count)])
             except QuotaExceeded:
                 existing = self.get_loop(name)  # a retry of a loop that exists still succeeds
                 if existing is None:
