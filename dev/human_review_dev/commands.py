@@ -96,9 +96,12 @@ def _add_service_bench_options(p) -> None:
                         "and claim/submit p50/p99 with 20 reviewers, on SQLite and (HUMAN_REVIEW_TEST_POSTGRES_URL) "
                         "PostgreSQL")
     g.add_argument("--service-workers", type=int, default=1, help="`human-review portal --workers` (default: 1)")
-    g.add_argument("--service-loops", type=int, default=2000, help="loops started per caller count (default: 2000)")
+    g.add_argument("--service-loops", type=int, default=4000,
+                   help="loops started per caller count (default: 4000; a quarter with 1 caller)")
     g.add_argument("--service-review-loops", type=int, default=1000,
-                   help="loops (one answer each) the 20 reviewers claim and submit (default: 1000)")
+                   help="loops (one answer each) the 20 reviewers claim and submit flat out (default: 1000)")
+    g.add_argument("--service-paced-loops", type=int, default=400,
+                   help="loops the 20 reviewers claim and submit at a reviewer's pace, 1 s on each (default: 400)")
     g.add_argument("--service-json", help="write the service figures as JSON to this path")
 
 
@@ -106,5 +109,6 @@ def _bench_service(args: argparse.Namespace) -> int:
     from human_review_dev.bench.review_service import run_service_bench
 
     run_service_bench(Path(args.service_json) if args.service_json else None, workers=args.service_workers,
-                      loops=args.service_loops, review_loops=args.service_review_loops)
+                      loops=args.service_loops, review_loops=args.service_review_loops,
+                      paced_loops=args.service_paced_loops)
     return 0

@@ -97,6 +97,8 @@ class ProcessSampler:
         self.cpu: dict[int, tuple[str, float, float]] = {}  # pid -> (kind, cpu at first sight, last cpu)
         self.peak_rss: dict[str, float] = {}
         self.task_rss: dict[str, float] = {}  # task instance id (the task process's title) -> peak RSS
+        self.task_cpu: dict[int, tuple[str, float]] = {}  # task process pid -> (task instance id, its CPU)
+        self._started = False
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
 
@@ -128,12 +130,14 @@ class ProcessSampler:
                         title = " ".join(p.cmdline()).strip() if kind == "task" else ""  # setproctitle pads
                 except (psutil.NoSuchProcess, psutil.ZombieProcess, psutil.AccessDenied):
                     continue
-                first = self.cpu.get(p.pid, (kind, cpu, cpu))[1]
+                # A process born during the run counts from zero: its CPU before the first look is the run's too.
+                first = self.cpu.get(p.pid, (kind, 0.0 if self._started else cpu, cpu))[1]
                 self.cpu[p.pid] = (kind, first, cpu)
                 self.peak_rss[kind] = max(self.peak_rss.get(kind, 0.0), rss)
                 if title:  # "airflow worker -- <task instance id>"
                     ti_id = title.rsplit(" ", 1)[-1]
                     self.task_rss[ti_id] = max(self.task_rss.get(ti_id, 0.0), rss)
+                    self.task_cpu[p.pid] = (ti_id, cpu - first)
 
     def _run(self) -> None:
         while not self._stop.is_set():
@@ -143,6 +147,7 @@ class ProcessSampler:
     def start(self) -> None:
         self.sample()
         # processes alive at the start count from now: their CPU so far was start-up, not this run
+        self._started = True
         self._thread.start()
 
     def stop(self) -> dict[str, float]:
@@ -312,6 +317,12 @@ def run_dag(procs: Processes, workdir: Path, *, conn: dict, pipelines: Path, par
     for ti in tis:
         if ti.get("id") in sampler.task_rss:
             rss_by_task[ti["task_id"]] = max(rss_by_task.get(ti["task_id"], 0.0), sampler.task_rss[ti["id"]])
+    ti_cpu: Counter[str] = Counter()
+    for ti_id, cpu_s in sampler.task_cpu.values():
+        ti_cpu[ti_id] += cpu_s
+    cpu_by_task: Counter[str] = Counter()  # task_id -> CPU seconds of all its instances' task processes
+    for ti in tis:
+        cpu_by_task[ti["task_id"]] += ti_cpu.get(ti.get("id"), 0.0)
     by_task: dict[str, list[dict]] = {}
     for ti in tis:
         by_task.setdefault(ti["task_id"], []).append(ti)
@@ -328,6 +339,7 @@ def run_dag(procs: Processes, workdir: Path, *, conn: dict, pipelines: Path, par
         "report_s": round(sum(_seconds(ti) for ti in by_task.get("report", [])), 2),
         "peak_rss_mb": sampler.peak_rss,
         "peak_rss_mb_by_task": rss_by_task,
+        "task_cpu_s_by_task": dict(cpu_by_task),
         "answers": answered,
         "metadata_db": "sqlite" if metadata_db == "sqlite" else "postgresql",
         "calls_before_report": _access_counts(review_log, log_start, report_line),
@@ -440,6 +452,7 @@ def run_bench(*, images: int, json_path: Path | None, latency_ms: float = 20.0, 
             "peak_rss_mb": round(dag["peak_rss_mb"].get("task", 0.0), 1),
             "peak_rss_mb_by_process": {k: round(v, 1) for k, v in dag["peak_rss_mb"].items()},
             "peak_rss_mb_by_task": {k: round(v, 1) for k, v in dag["peak_rss_mb_by_task"].items()},
+            "task_cpu_s_by_task": {k: round(v, 2) for k, v in dag["task_cpu_s_by_task"].items()},
             "list_calls": wait_calls.get("list", 0), "polls": wait_calls.get("list_first_pages", 0),
             "list_calls_per_poll": round(wait_calls.get("list", 0) / polls, 2),
             # route and wait (the report reads each completed loop's output location with one describe)
@@ -470,6 +483,7 @@ def print_table(r: dict[str, Any]) -> None:
         ("accounted", f"{r['accounted']:,} of {r['discovered']:,} discovered, {r['report_rows']:,} report rows"),
         ("client CPU ms/image", f"notebook {r.get('baseline_client_cpu_ms_per_image', 'n/a')}, DAG {r['client_cpu_ms_per_image']} "
                                 f"(tasks alone {r['task_cpu_ms_per_image']})"),
+        ("task CPU by task (s)", ", ".join(f"{k} {v:.1f}" for k, v in r.get("task_cpu_s_by_task", {}).items())),
         ("peak task RSS", f"{r['peak_rss_mb']} MB (" + ", ".join(
             f"{k} {v:.0f}" for k, v in sorted(r.get("peak_rss_mb_by_task", {}).items())) + ")"),
         ("ListHumanLoops per poll", f"{r['list_calls_per_poll']} ({r['list_calls']} calls, {r['polls']} polls)"),

@@ -296,7 +296,7 @@ def _print_table(results: list[dict]) -> None:
                   f"{v['submit_p99_ms']:10.1f} {v['errors']:6d}")
 
 
-def run_service_bench(json_path: Path | None = None, *, workers: int = 1, loops: int = 2000, review_loops: int = 1000,
+def run_service_bench(json_path: Path | None = None, *, workers: int = 1, loops: int = 4000, review_loops: int = 1000,
                       paced_loops: int = 400, processes: int = 8, postgres_url: str | None = None) -> dict:
     """Run the service bench; returns (and writes to `json_path`) the figures."""
     import signal
@@ -306,7 +306,7 @@ def run_service_bench(json_path: Path | None = None, *, workers: int = 1, loops:
     # Stopped with SIGTERM: still stop the service, moto and the client processes (the finally blocks).
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     postgres_url = postgres_url if postgres_url is not None else os.environ.get("HUMAN_REVIEW_TEST_POSTGRES_URL")
-    per_phase = {n: (max(200, loops // 4) if n == 1 else loops) for n in CALLERS}
+    per_phase = {n: (max(1, loops // 4) if n == 1 else loops) for n in CALLERS}
     results = []
     with tempfile.TemporaryDirectory(prefix="hr-service-bench-") as tmp, ExitStack() as stack:
         pipelines = Path(tmp) / "pipelines"

@@ -51,11 +51,11 @@ class RemoteBackend(ModelBackend):
     def hook(self, client_type: str):
         from botocore.config import Config
 
-        from airflow.providers.amazon.aws.hooks.base_aws import AwsBaseHook
+        from human_review.hooks import ReviewAwsHook
 
         config = Config(retries={"mode": "standard", "max_attempts": 1},
                         max_pool_connections=max(10, self.concurrency))
-        return AwsBaseHook(aws_conn_id=self.aws_conn_id, region_name=self.region_name, client_type=client_type,
+        return ReviewAwsHook(aws_conn_id=self.aws_conn_id, region_name=self.region_name, client_type=client_type,
                            config=config)
 
     @property

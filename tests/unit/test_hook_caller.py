@@ -1,0 +1,44 @@
+"""Our AWS hooks name their caller: providers-amazon would otherwise walk the task's whole stack
+with inspect.stack() (reading every frame's source file) for each client it makes."""
+
+from __future__ import annotations
+
+import inspect
+
+import pytest
+
+from human_review.hooks import CALLER, HumanLoopHook, ReviewAwsHook, s3_hook_class
+
+
+@pytest.fixture
+def stack_calls(monkeypatch):
+    calls = []
+    real = inspect.stack
+
+    def counting_stack(*args, **kwargs):
+        calls.append(1)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(inspect, "stack", counting_stack)
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "test")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "test")
+    return calls
+
+
+@pytest.mark.parametrize("make", [
+    lambda: HumanLoopHook(aws_conn_id=None, region_name="us-east-1").conn,
+    lambda: ReviewAwsHook(aws_conn_id=None, region_name="us-east-1", client_type="sagemaker-runtime").conn,
+    lambda: s3_hook_class()(aws_conn_id=None, region_name="us-east-1").get_conn(),
+], ids=["a2i", "sagemaker-runtime", "s3"])
+def test_clients_name_the_caller_without_walking_the_stack(stack_calls, make):
+    client = make()
+    assert f"Caller/{CALLER}" in client.meta.config.user_agent_extra
+    assert stack_calls == []
+
+
+def test_the_provider_hook_would_walk_the_stack(stack_calls):
+    """The cost the override avoids is real in this providers-amazon version (else drop the override)."""
+    from airflow.providers.amazon.aws.hooks.base_aws import AwsBaseHook
+
+    AwsBaseHook(aws_conn_id=None, region_name="us-east-1", client_type="sagemaker-runtime").conn
+    assert stack_calls
