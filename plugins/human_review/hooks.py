@@ -7,7 +7,6 @@ extra carries `service_config: {"sagemaker-a2i-runtime": {"endpoint_url": ...}}`
 from __future__ import annotations
 
 import datetime as dt
-import functools
 import json
 from typing import Any, AsyncIterator, Iterator
 
@@ -36,15 +35,9 @@ class NamedCaller:
 
 
 class ReviewAwsHook(NamedCaller, AwsBaseHook):
-    """AwsBaseHook for a given `client_type` (the model backends' SageMaker runtime and Rekognition clients)."""
-
-
-@functools.cache
-def s3_hook_class() -> type:
-    """S3Hook with a named caller; imported on first use (S3Hook pulls in more than a parse needs)."""
-    from airflow.providers.amazon.aws.hooks.s3 import S3Hook
-
-    return type("ReviewS3Hook", (NamedCaller, S3Hook), {"__doc__": "S3Hook with a named caller."})
+    """AwsBaseHook for a given `client_type`: the S3 client of storage.py (S3Hook's client is this
+    same base client with client_type "s3") and the model backends' SageMaker runtime and
+    Rekognition clients."""
 
 
 class HumanLoopHook(NamedCaller, AwsBaseHook):

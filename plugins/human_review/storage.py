@@ -132,11 +132,11 @@ def s3_client(conn_id: str | None, max_pool_connections: int = POOL) -> Any:
         if client is None or client.meta.config.max_pool_connections < max_pool_connections:
             from botocore.config import Config
 
-            from human_review.hooks import s3_hook_class
+            from human_review.hooks import ReviewAwsHook
 
             config = Config(max_pool_connections=max(POOL, int(max_pool_connections)),
                             retries={"mode": "standard", "max_attempts": 3})
-            client = _CLIENTS[conn_id] = s3_hook_class()(aws_conn_id=conn_id, config=config).get_conn()
+            client = _CLIENTS[conn_id] = ReviewAwsHook(aws_conn_id=conn_id, client_type="s3", config=config).get_conn()
         return client
 
 

@@ -7,7 +7,8 @@ import inspect
 
 import pytest
 
-from human_review.hooks import CALLER, HumanLoopHook, ReviewAwsHook, s3_hook_class
+from human_review import storage
+from human_review.hooks import CALLER, HumanLoopHook, ReviewAwsHook
 
 
 @pytest.fixture
@@ -22,13 +23,15 @@ def stack_calls(monkeypatch):
     monkeypatch.setattr(inspect, "stack", counting_stack)
     monkeypatch.setenv("AWS_ACCESS_KEY_ID", "test")
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "test")
-    return calls
+    monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
+    yield calls
+    storage.forget_clients()  # the S3 case's client, cached per process
 
 
 @pytest.mark.parametrize("make", [
     lambda: HumanLoopHook(aws_conn_id=None, region_name="us-east-1").conn,
     lambda: ReviewAwsHook(aws_conn_id=None, region_name="us-east-1", client_type="sagemaker-runtime").conn,
-    lambda: s3_hook_class()(aws_conn_id=None, region_name="us-east-1").get_conn(),
+    lambda: (storage.forget_clients(), storage.s3_client(None))[1],
 ], ids=["a2i", "sagemaker-runtime", "s3"])
 def test_clients_name_the_caller_without_walking_the_stack(stack_calls, make):
     client = make()

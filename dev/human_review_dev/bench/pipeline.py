@@ -97,7 +97,7 @@ class ProcessSampler:
         self.cpu: dict[int, tuple[str, float, float]] = {}  # pid -> (kind, cpu at first sight, last cpu)
         self.peak_rss: dict[str, float] = {}
         self.task_rss: dict[str, float] = {}  # task instance id (the task process's title) -> peak RSS
-        self.task_cpu: dict[int, tuple[str, float]] = {}  # task process pid -> (task instance id, its CPU)
+        self.task_pids: dict[int, str] = {}  # task process pid -> its task instance id
         self._started = False
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
@@ -137,7 +137,7 @@ class ProcessSampler:
                 if title:  # "airflow worker -- <task instance id>"
                     ti_id = title.rsplit(" ", 1)[-1]
                     self.task_rss[ti_id] = max(self.task_rss.get(ti_id, 0.0), rss)
-                    self.task_cpu[p.pid] = (ti_id, cpu - first)
+                    self.task_pids[p.pid] = ti_id
 
     def _run(self) -> None:
         while not self._stop.is_set():
@@ -317,12 +317,12 @@ def run_dag(procs: Processes, workdir: Path, *, conn: dict, pipelines: Path, par
     for ti in tis:
         if ti.get("id") in sampler.task_rss:
             rss_by_task[ti["task_id"]] = max(rss_by_task.get(ti["task_id"], 0.0), sampler.task_rss[ti["id"]])
-    ti_cpu: Counter[str] = Counter()
-    for ti_id, cpu_s in sampler.task_cpu.values():
-        ti_cpu[ti_id] += cpu_s
+    task_of = {ti.get("id"): ti["task_id"] for ti in tis}
     cpu_by_task: Counter[str] = Counter()  # task_id -> CPU seconds of all its instances' task processes
-    for ti in tis:
-        cpu_by_task[ti["task_id"]] += ti_cpu.get(ti.get("id"), 0.0)
+    for pid, ti_id in sampler.task_pids.items():
+        if ti_id in task_of:  # not the training export DAG's task, which the report's Asset triggers
+            _kind, first, last = sampler.cpu[pid]
+            cpu_by_task[task_of[ti_id]] += last - first
     by_task: dict[str, list[dict]] = {}
     for ti in tis:
         by_task.setdefault(ti["task_id"], []).append(ti)

@@ -56,7 +56,7 @@ class RemoteBackend(ModelBackend):
         config = Config(retries={"mode": "standard", "max_attempts": 1},
                         max_pool_connections=max(10, self.concurrency))
         return ReviewAwsHook(aws_conn_id=self.aws_conn_id, region_name=self.region_name, client_type=client_type,
-                           config=config)
+                             config=config)
 
     @property
     def client(self) -> Any:
