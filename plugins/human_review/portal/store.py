@@ -41,6 +41,7 @@ from sqlalchemy import (
     Text,
     UniqueConstraint,
     and_,
+    bindparam,
     create_engine,
     delete,
     event,
@@ -53,7 +54,7 @@ from sqlalchemy import (
     update,
 )
 from sqlalchemy.engine import Connection, Engine
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import DisconnectionError, IntegrityError
 from sqlalchemy.pool import StaticPool
 
 from human_review.portal.errors import StoreError  # noqa: F401 (re-exported: callers catch it)
@@ -133,6 +134,25 @@ _SLOT_WITH_LOOP = (*(c.label(f"slot_{c.name}") for c in task_slots.c), *human_lo
 # statement once (its cache) instead of building and coercing a new INSERT per start.
 _INSERT_LOOP = insert(human_loops)
 _INSERT_SLOT = insert(task_slots)
+
+
+def _start_in_one_statement():
+    """PostgreSQL: the loop and its slots in one statement (one round trip, atomic on its own, so it
+    runs without BEGIN and COMMIT); returns the loop's id. A taken name fails its unique constraint
+    as the two INSERTs do."""
+    new_loop = (
+        insert(human_loops)
+        .values({c: bindparam(c.name) for c in human_loops.c if c.name != "id"})
+        .returning(human_loops.c.id, human_loops.c.name, human_loops.c.task_count)
+        .cte("new_loop")
+    )
+    new_slots = insert(task_slots).from_select(
+        ["loop_name", "slot"], select(new_loop.c.name, func.generate_series(0, new_loop.c.task_count - 1))
+    ).cte("new_slots")
+    return select(new_loop.c.id).add_cte(new_slots)
+
+
+_START_IN_ONE_STATEMENT = _start_in_one_statement()
 
 
 def _naive(dt: datetime) -> datetime:
@@ -239,7 +259,41 @@ def make_engine(database_url: str) -> Engine:
 
         return engine
     # uvicorn's thread pool runs up to 40 requests at once per process.
-    return create_engine(database_url, pool_pre_ping=True, pool_size=10, max_overflow=30)
+    engine = create_engine(database_url, pool_size=10, max_overflow=30)
+    _ping_when_idle(engine)
+    return engine
+
+
+# A pooled connection unused for longer than this is pinged before it is handed out.
+PING_AFTER_IDLE_SECONDS = 10.0
+
+
+def _ping_when_idle(engine: Engine) -> None:
+    """SQLAlchemy's pool_pre_ping, only for connections that sat in the pool PING_AFTER_IDLE_SECONDS.
+
+    A connection back in use within seconds is alive, and a ping per checkout is a round trip per
+    request (a quarter of a StartHumanLoop's database time on PostgreSQL, measured). The idle ones are those a database
+    restart or a firewall's idle timeout can have cut: they are tested, and a dead one is replaced
+    (raising DisconnectionError on checkout makes the pool retry with a new connection). A
+    connection that dies while in use fails its statement; SQLAlchemy then discards the whole pool."""
+
+    @event.listens_for(engine, "checkin")
+    def _checked_in(_dbapi_conn, record):
+        record.info["idle_since"] = time.monotonic()
+
+    @event.listens_for(engine, "checkout")
+    def _checked_out(dbapi_conn, record, _proxy):
+        idle_since = record.info.get("idle_since")
+        if idle_since is None or time.monotonic() - idle_since < PING_AFTER_IDLE_SECONDS:
+            return
+        try:
+            alive = engine.dialect.do_ping(dbapi_conn)
+        except engine.dialect.loaded_dbapi.Error as e:
+            alive = not engine.dialect.is_disconnect(e, dbapi_conn, None)
+            if alive:
+                raise
+        if not alive:
+            raise DisconnectionError("a pooled connection idle for a while no longer answers")
 
 
 # A claim's slot is free again once its time limit passes; it is held while the limit has not passed.
@@ -267,6 +321,11 @@ class Store:
         # SQLite has one writer at a time: threads of this process queue here rather than in
         # SQLite's busy handler, which sleeps in steps up to 100 ms (other processes still do).
         self._write_lock = threading.Lock() if self.engine.dialect.name == "sqlite" else nullcontext()
+        # PostgreSQL starts a loop in one statement outside a transaction (see _start_in_one_statement).
+        self._autocommit = (
+            self.engine.execution_options(isolation_level="AUTOCOMMIT")
+            if self.engine.dialect.name == "postgresql" else None
+        )
         self._open_counts: dict[str, tuple[int, float]] = {}  # flow -> (open loops, monotonic time counted)
         self._counts_lock = threading.Lock()
         self.closed = False
@@ -407,11 +466,15 @@ class Store:
             existing = None
             quick = max_in_flight is None or self._room_without_counting(flow_definition_name, max_in_flight)
             try:
-                with self._write() as conn:
-                    if not quick:
-                        self._check_quota_in(conn, flow_definition_name, max_in_flight, now)
-                    loop_id = conn.execute(_INSERT_LOOP, values).inserted_primary_key[0]
-                    conn.execute(_INSERT_SLOT, [{"loop_name": name, "slot": i} for i in range(task_count)])
+                if quick and self._autocommit is not None:
+                    with self._autocommit.connect() as conn:
+                        loop_id = conn.execute(_START_IN_ONE_STATEMENT, values).scalar_one()
+                else:
+                    with self._write() as conn:
+                        if not quick:
+                            self._check_quota_in(conn, flow_definition_name, max_in_flight, now)
+                        loop_id = conn.execute(_INSERT_LOOP, values).inserted_primary_key[0]
+                        conn.execute(_INSERT_SLOT, [{"loop_name": name, "slot": i} for i in range(task_count)])
             except QuotaExceeded:
                 existing = self.get_loop(name)  # a retry of a loop that exists still succeeds
                 if existing is None:
