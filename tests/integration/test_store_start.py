@@ -46,7 +46,10 @@ def postgres_url():
 
 @pytest.fixture(params=["sqlite", "postgresql"])
 def store(request, tmp_path):
-    url = f"sqlite:///{tmp_path / 'review.sqlite'}" if request.param == "sqlite" else request.getfixturevalue("postgres_url")
+    if request.param == "sqlite":
+        url = f"sqlite:///{tmp_path / 'review.sqlite'}"
+    else:
+        url = request.getfixturevalue("postgres_url")
     s = Store(url)
     yield s
     s.dispose()

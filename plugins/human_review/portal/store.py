@@ -272,10 +272,11 @@ def _ping_when_idle(engine: Engine) -> None:
     """SQLAlchemy's pool_pre_ping, only for connections that sat in the pool PING_AFTER_IDLE_SECONDS.
 
     A connection back in use within seconds is alive, and a ping per checkout is a round trip per
-    request (a quarter of a StartHumanLoop's database time on PostgreSQL, measured). The idle ones are those a database
-    restart or a firewall's idle timeout can have cut: they are tested, and a dead one is replaced
-    (raising DisconnectionError on checkout makes the pool retry with a new connection). A
-    connection that dies while in use fails its statement; SQLAlchemy then discards the whole pool."""
+    request (a quarter of a StartHumanLoop's database time on PostgreSQL, measured). The idle ones
+    are those a database restart or a firewall's idle timeout can have cut: they are tested, and a
+    dead one is replaced (raising DisconnectionError on checkout makes the pool retry with a new
+    connection). A connection that dies while in use fails its statement; SQLAlchemy then discards
+    the whole pool, so the next request gets a fresh connection."""
 
     @event.listens_for(engine, "checkin")
     def _checked_in(_dbapi_conn, record):
