@@ -135,3 +135,50 @@ def test_the_note_reaches_the_report_row():
     out = row(item, {}, pipeline="p", run_key="r", bucket="b", dry_run=False,
               summarise_prediction=lambda p: "", iou_threshold=0.5)
     assert out["decode_note"] == "rotated 90° (EXIF orientation 6)"
+
+
+# ---- the JPEG check of backends that send the original bytes on (pixels=False) ---------------------
+
+
+def _rocket() -> bytes:
+    from human_review_dev.samples import sample_photos
+
+    return sample_photos()["rocket.jpg"]
+
+
+@pytest.mark.parametrize("cut", [0.02, 0.5, 0.999])
+def test_a_jpeg_cut_anywhere_is_refused_without_decoding_its_scan(cut):
+    data = _rocket()
+    with pytest.raises(InvalidImageError, match="corrupt or truncated JPEG"):
+        decode("cut.jpg", data[: int(len(data) * cut)], pixels=False)
+
+
+def test_an_end_marker_in_a_header_segment_does_not_pass_a_cut_file():
+    """A comment (or an EXIF thumbnail) before the scan can hold the bytes FF D9: only one after the
+    scan's start counts."""
+    image = bad_images.astronaut()
+    data = bad_images._save(image, "JPEG", quality=90, comment=b"thumbnail ends \xff\xd9 here")
+    assert data.find(b"\xff\xd9") < len(data) // 10
+    decode("whole.jpg", data, pixels=False)  # complete: accepted
+    with pytest.raises(InvalidImageError, match="no end-of-image marker"):
+        decode("cut.jpg", data[: len(data) * 3 // 4], pixels=False)
+
+
+def test_progressive_jpegs_and_bytes_after_the_end_marker_are_accepted():
+    image = bad_images.astronaut()
+    progressive = bad_images._save(image, "JPEG", quality=85, progressive=True)
+    checked = decode("p.jpg", progressive, pixels=False)
+    assert (checked.width, checked.height) == image.size
+    with pytest.raises(InvalidImageError, match="corrupt or truncated JPEG"):
+        decode("p-cut.jpg", progressive[: len(progressive) * 2 // 3], pixels=False)
+    trailing = _rocket() + b"camera maker's trailer"
+    assert decode("t.jpg", trailing, pixels=False).format == "JPEG"
+    assert decode("t.jpg", trailing).pil is not None  # the full decode accepts it too: the two agree
+
+
+def test_every_sample_photo_passes_the_check():
+    from human_review_dev.samples import sample_photos
+
+    for name, data in sample_photos().items():
+        full, checked = decode(name, data), decode(name, data, pixels=False)
+        assert (checked.width, checked.height, checked.format) == (full.width, full.height, full.format), name
