@@ -154,7 +154,7 @@ def decode(key: str, data: bytes, max_side: int | None = DEFAULT_MAX_SIDE, *, pi
 
     `pixels=False` (backends that send the original bytes on, e.g. SageMaker and Rekognition): only
     check the file and measure it; nothing is converted and `pil` is None. A JPEG's structure is
-    checked without decoding its compressed scan (`_check_jpeg_ends`): headers that parse, and an
+    checked without decoding its compressed scan (`_jpeg_ends`): headers that parse, and an
     end-of-image marker after the scan, so a file cut short is refused here. Decoding the scan, even
     at 1/8 scale, cost about 1.1 ms per 640x427 photo, a fifth of a remote model's whole client CPU
     per image; damage inside the scan of a complete file is left to the model's service, which
@@ -191,9 +191,7 @@ def decode(key: str, data: bytes, max_side: int | None = DEFAULT_MAX_SIDE, *, pi
                     img.draft(img.mode if img.mode in ("RGB", "L") else None, (max(1, w0 // 8), max(1, h0 // 8)))
                     decoded = img.size[0] * img.size[1]
                 _refuse_oversized(fmt, width, height, img.mode, decoded, len(data))
-                if fmt == "JPEG":
-                    _check_jpeg_ends(data)
-                else:
+                if fmt != "JPEG" or not _jpeg_ends(data):
                     img.load()  # reads every byte: a truncated file fails here, not in the model
                 return DecodedImage(key=key, format=fmt, width=width, height=height, data=data, pil=None)
             if max_side and fmt == "JPEG" and max(width, height) > max_side:
@@ -233,18 +231,19 @@ def decode(key: str, data: bytes, max_side: int | None = DEFAULT_MAX_SIDE, *, pi
 _EOI = b"\xff\xd9"
 
 
-def _check_jpeg_ends(data: bytes) -> None:
-    """Refuse a JPEG cut short: walk its marker segments to the first scan (SOS), then look for the
-    end-of-image marker after it. Inside the compressed scan a 0xFF byte is always followed by 0x00
-    or a restart marker, so 0xFF 0xD9 there can only be the end of the image; one inside an earlier
-    segment (an EXIF thumbnail, a comment) is skipped with its segment. Bytes after the end marker
-    are allowed (some cameras append data), as decoders allow them."""
+def _jpeg_ends(data: bytes) -> bool:
+    """Whether a JPEG's structure is whole, without decoding its compressed scan: walk its marker
+    segments to the first scan (SOS), then look for the end-of-image marker after it. Inside the
+    scan a 0xFF byte is always followed by 0x00 or a restart marker, so 0xFF 0xD9 there can only be
+    the end of the image; one inside an earlier segment (an EXIF thumbnail, a comment) is skipped
+    with its segment. Bytes after the end marker are allowed (some cameras append data), as
+    decoders allow them. Raises InvalidImageError for a file cut short after its headers; returns
+    False when the headers are irregular (junk between segments, which decoders skip with a
+    warning): the caller then decodes the file to decide, as before."""
     i, n = 2, len(data)  # after SOI (sniff checked it)
     while True:
-        if i + 4 > n:
-            raise InvalidImageError(f"corrupt or truncated JPEG: the file ends at byte {n:,}, inside its headers")
-        if data[i] != 0xFF:
-            raise InvalidImageError(f"corrupt or truncated JPEG: no marker at byte {i:,} of its headers")
+        if i + 4 > n or data[i] != 0xFF:
+            return False
         marker = data[i + 1]
         if marker == 0xFF:  # fill byte before a marker
             i += 1
@@ -256,10 +255,11 @@ def _check_jpeg_ends(data: bytes) -> None:
         if marker == 0xDA:  # start of scan: the compressed data begins after its header
             break
         i = end
-    if data.find(_EOI, end) == -1:
+    if data.rfind(_EOI, end) == -1:
         raise InvalidImageError(
             f"corrupt or truncated JPEG: no end-of-image marker after the image data ({n:,} bytes): "
             "the file was cut short (an upload or copy that did not finish?)")
+    return True
 
 
 def _orientation(img, fmt: str) -> int:

@@ -88,6 +88,7 @@ def test_start_writes_the_loop_and_one_slot_per_task(store):
 
 
 def test_a_retry_is_idempotent_and_a_different_input_conflicts(store):
+    _start(store, "warm-up")  # later starts take the quick path (on PostgreSQL, the one statement)
     first, _ = _start(store, "loop-1")
     again, created = _start(store, "loop-1")
     assert not created and again.id == first.id
@@ -97,16 +98,22 @@ def test_a_retry_is_idempotent_and_a_different_input_conflicts(store):
     with pytest.raises(Conflict):
         _start(store, "loop-1", flow="flow-b")
     with store.engine.connect() as conn:
-        assert conn.execute(sa.select(sa.func.count()).select_from(human_loops)).scalar_one() == 1
-        assert conn.execute(sa.select(sa.func.count()).select_from(task_slots)).scalar_one() == 3
+        assert conn.execute(sa.select(sa.func.count()).select_from(human_loops)).scalar_one() == 2
+        assert conn.execute(sa.select(sa.func.count()).select_from(task_slots)).scalar_one() == 6
 
 
-def test_concurrent_starts_of_one_name_create_one_loop(store):
+@pytest.mark.parametrize("max_in_flight", [None, 100])
+def test_concurrent_starts_of_one_name_create_one_loop(store, max_in_flight):
+    _start(store, "warm-up", max_in_flight=max_in_flight)  # the quota's count is cached: the quick path
     with ThreadPoolExecutor(8) as pool:
-        results = list(pool.map(lambda _: _start(store, "same-name"), range(16)))
+        results = list(pool.map(lambda _: _start(store, "same-name", max_in_flight=max_in_flight), range(16)))
     assert sum(created for _, created in results) == 1
     assert len({loop.id for loop, _ in results}) == 1
     assert _slots(store, "same-name") == [0, 1, 2]
+    again, created = _start(store, "same-name", max_in_flight=max_in_flight)
+    assert not created and again.id == results[0][0].id
+    with pytest.raises(Conflict):
+        _start(store, "same-name", content='{"taskObject": "s3://b/other.jpg"}', max_in_flight=max_in_flight)
 
 
 def test_the_in_flight_quota_still_holds(store):

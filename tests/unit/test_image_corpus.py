@@ -35,7 +35,7 @@ def test_each_kind_gets_its_status_and_says_why(kind):
 
 @pytest.mark.parametrize("kind", sorted(bad_images.EXPECTED))
 def test_checking_without_pixels_refuses_and_measures_the_same(kind):
-    """Backends that send the original bytes on decode with pixels=False (a JPEG at 1/8 scale): the same
+    """Backends that send the original bytes on check with pixels=False (a JPEG's structure): the same
     files are refused for the same reason, and the rest measure the same upright size."""
     status, words = bad_images.EXPECTED[kind]
     if status == "invalid":
@@ -182,3 +182,15 @@ def test_every_sample_photo_passes_the_check():
     for name, data in sample_photos().items():
         full, checked = decode(name, data), decode(name, data, pixels=False)
         assert (checked.width, checked.height, checked.format) == (full.width, full.height, full.format), name
+
+
+def test_junk_between_header_segments_is_decoded_to_decide_as_before():
+    """Decoders skip stray bytes between segments with a warning; the structural walk gives up on
+    them and the file is decoded, so it is accepted when whole and refused when cut short."""
+    data = _rocket()
+    app0_end = 4 + int.from_bytes(data[4:6], "big")  # SOI, then APP0's marker and length
+    assert data[2:4] == b"\xff\xe0"
+    junk = data[:app0_end] + b"\x00\x00junk" + data[app0_end:]
+    assert decode("junk.jpg", junk, pixels=False).width == 640
+    with pytest.raises(InvalidImageError, match="corrupt or truncated JPEG"):
+        decode("junk-cut.jpg", junk[: len(junk) // 2], pixels=False)

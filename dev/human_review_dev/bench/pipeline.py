@@ -126,14 +126,15 @@ class ProcessSampler:
                         t = p.cpu_times()
                         cpu = t.user + t.system
                         kind = self.kind(p, root_name)
+                        exiting = not p.cmdline()  # an exiting process's cmdline reads empty
                         rss = p.memory_info().rss / 2**20
                         title = " ".join(p.cmdline()).strip() if kind == "task" else ""  # setproctitle pads
                 except (psutil.NoSuchProcess, psutil.ZombieProcess, psutil.AccessDenied):
                     continue
                 known = self.cpu.get(p.pid)
-                if known is not None and known[0] in ("task", "supervisor") and kind != known[0]:
-                    # An exiting process's cmdline reads empty: it stays what it was (a task's CPU went
-                    # to the scheduler at its last look, about 15% of all task CPU).
+                if known is not None and exiting:
+                    # it stays what it was (a task's CPU went to the scheduler at its last look,
+                    # about 15% of all task CPU)
                     kind = known[0]
                 # A process born during the run counts from zero: its CPU before the first look is the run's too.
                 first = (known or (kind, 0.0 if self._started else cpu, cpu))[1]
@@ -290,7 +291,7 @@ def run_dag(procs: Processes, workdir: Path, *, conn: dict, pipelines: Path, par
     # The task execution API is built on its first request (Cadwyn's versioned routes): once per
     # api-server, which in a deployment runs for weeks, not once per nightly run. Build it now, so
     # that the run's api-server CPU is the run's requests.
-    httpx.get(f"{base}/execution/health", timeout=120)
+    httpx.get(f"{base}/execution/health", timeout=120).raise_for_status()
     say(f"  Airflow up ({parallelism} task slots, LocalExecutor); triggering {DAG_ID}")
     sampler = ProcessSampler(roots)
     with SimulatedReviewers(review_url, [PIPELINE], policy="agree", workers=4, poll_seconds=0.2) as reviewers:

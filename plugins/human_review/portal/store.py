@@ -54,7 +54,7 @@ from sqlalchemy import (
     update,
 )
 from sqlalchemy.engine import Connection, Engine
-from sqlalchemy.exc import DisconnectionError, IntegrityError
+from sqlalchemy.exc import IntegrityError, InvalidatePoolError
 from sqlalchemy.pool import StaticPool
 
 from human_review.portal.errors import StoreError  # noqa: F401 (re-exported: callers catch it)
@@ -274,8 +274,8 @@ def _ping_when_idle(engine: Engine) -> None:
     A connection back in use within seconds is alive, and a ping per checkout is a round trip per
     request (a quarter of a StartHumanLoop's database time on PostgreSQL, measured). The idle ones
     are those a database restart or a firewall's idle timeout can have cut: they are tested, and a
-    dead one is replaced (raising DisconnectionError on checkout makes the pool retry with a new
-    connection). A connection that dies while in use fails its statement; SQLAlchemy then discards
+    dead one is replaced, with every connection pooled before it (InvalidatePoolError on checkout
+    makes the pool discard them and retry with a new connection). A connection that dies while in use fails its statement; SQLAlchemy then discards
     the whole pool, so the next request gets a fresh connection."""
 
     @event.listens_for(engine, "checkin")
@@ -293,8 +293,8 @@ def _ping_when_idle(engine: Engine) -> None:
             alive = not engine.dialect.is_disconnect(e, dbapi_conn, None)
             if alive:
                 raise
-        if not alive:
-            raise DisconnectionError("a pooled connection idle for a while no longer answers")
+        if not alive:  # the server went away: every pooled connection is suspect, not only this one
+            raise InvalidatePoolError("a pooled connection idle for a while no longer answers")
 
 
 # A claim's slot is free again once its time limit passes; it is held while the limit has not passed.
