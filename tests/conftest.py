@@ -58,3 +58,28 @@ def browser():
         b = p.chromium.launch(executable_path=CHROMIUM, args=list(CHROMIUM_ARGS))
         yield b
         b.close()
+
+
+@pytest.fixture()
+def postgres_url():
+    """A schema of its own in the database HUMAN_REVIEW_TEST_POSTGRES_URL names (nothing else there is
+    touched), as a SQLAlchemy URL whose search_path is that schema; dropped after. Skips, saying so,
+    when the variable is unset."""
+    raw = os.environ.get("HUMAN_REVIEW_TEST_POSTGRES_URL")
+    if not raw:
+        pytest.skip("HUMAN_REVIEW_TEST_POSTGRES_URL is not set (e.g. postgresql://postgres@127.0.0.1:5432/test): "
+                    "the PostgreSQL cases are skipped")
+    import uuid
+
+    import sqlalchemy as sa
+
+    base = raw.replace("postgresql://", "postgresql+psycopg://", 1) if raw.startswith("postgresql://") else raw
+    schema = f"hr_{uuid.uuid4().hex[:10]}"
+    engine = sa.create_engine(base)
+    with engine.begin() as conn:
+        conn.execute(sa.text(f'CREATE SCHEMA "{schema}"'))
+    sep = "&" if "?" in base else "?"
+    yield f"{base}{sep}options=-csearch_path%3D{schema}"
+    with engine.begin() as conn:
+        conn.execute(sa.text(f'DROP SCHEMA "{schema}" CASCADE'))
+    engine.dispose()

@@ -4,7 +4,6 @@ answered exactly once, no worker answers a loop twice. Latency figures go to tes
 from __future__ import annotations
 
 import json
-import os
 import statistics
 import sys
 import threading
@@ -28,26 +27,7 @@ pytestmark = [pytest.mark.integration, pytest.mark.postgres, pytest.mark.xdist_g
 LOOPS, REVIEWERS, TASK_COUNT = 200, 20, 2
 
 
-@pytest.fixture()
-def pg_url():
-    raw = os.environ.get("HUMAN_REVIEW_TEST_POSTGRES_URL")
-    if not raw:
-        pytest.skip("HUMAN_REVIEW_TEST_POSTGRES_URL is not set (e.g. postgresql://postgres@127.0.0.1:5432/test)")
-    import sqlalchemy as sa
-
-    base = raw.replace("postgresql://", "postgresql+psycopg://", 1) if raw.startswith("postgresql://") else raw
-    schema = f"hr_{uuid.uuid4().hex[:10]}"  # a schema of our own: nothing else in the database is touched
-    engine = sa.create_engine(base)
-    with engine.begin() as conn:
-        conn.execute(sa.text(f'CREATE SCHEMA "{schema}"'))
-    sep = "&" if "?" in base else "?"
-    yield f"{base}{sep}options=-csearch_path%3D{schema}"
-    with engine.begin() as conn:
-        conn.execute(sa.text(f'DROP SCHEMA "{schema}" CASCADE'))
-    engine.dispose()
-
-
-def test_twenty_reviewers_two_hundred_loops(tmp_path, pg_url):
+def test_twenty_reviewers_two_hundred_loops(tmp_path, postgres_url):
     import yaml
 
     from human_review import config
@@ -61,7 +41,7 @@ def test_twenty_reviewers_two_hundred_loops(tmp_path, pg_url):
     (pipelines / "pg_load.yaml").write_text(yaml.safe_dump(raw))
     flow_arn = "arn:aws:sagemaker:us-east-1:000000000000:flow-definition/pg-load"
 
-    with local_stack(tmp_path / "stack", pipelines_dir=pipelines, database_url=pg_url) as stack:
+    with local_stack(tmp_path / "stack", pipelines_dir=pipelines, database_url=postgres_url) as stack:
         a2i = stack.a2i_client()
         names = [f"pg-{i:03d}-{uuid.uuid4().hex[:6]}" for i in range(LOOPS)]
         t0 = time.perf_counter()

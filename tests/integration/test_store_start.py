@@ -5,9 +5,7 @@ PostgreSQL, a pooled connection whose server process died while it sat idle is r
 
 from __future__ import annotations
 
-import os
 import sys
-import uuid
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -24,24 +22,6 @@ from human_review.portal.errors import Conflict, QuotaExceeded  # noqa: E402
 from human_review.portal.store import Store, human_loops, task_slots  # noqa: E402
 
 pytestmark = [pytest.mark.integration]
-
-
-@pytest.fixture()
-def postgres_url():
-    raw = os.environ.get("HUMAN_REVIEW_TEST_POSTGRES_URL")
-    if not raw:
-        pytest.skip("HUMAN_REVIEW_TEST_POSTGRES_URL is not set (e.g. postgresql://postgres@127.0.0.1:5432/test): "
-                    "the PostgreSQL cases are skipped")
-    base = raw.replace("postgresql://", "postgresql+psycopg://", 1) if raw.startswith("postgresql://") else raw
-    schema = f"hr_{uuid.uuid4().hex[:10]}"  # a schema of our own: nothing else in the database is touched
-    engine = sa.create_engine(base)
-    with engine.begin() as conn:
-        conn.execute(sa.text(f'CREATE SCHEMA "{schema}"'))
-    sep = "&" if "?" in base else "?"
-    yield f"{base}{sep}options=-csearch_path%3D{schema}"
-    with engine.begin() as conn:
-        conn.execute(sa.text(f'DROP SCHEMA "{schema}" CASCADE'))
-    engine.dispose()
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
@@ -138,31 +118,32 @@ def _kill_pooled_connection(store: Store, url: str) -> None:
         engine.dispose()
 
 
-def test_a_connection_that_died_while_idle_is_replaced(postgres_url, monkeypatch):
+@pytest.fixture()
+def store_with_a_dead_connection(postgres_url):
+    """A store whose one pooled connection, used once, lost its server process."""
     store = Store(postgres_url)
     try:
         store.engine.pool.dispose()
         _start(store, "before")
         _kill_pooled_connection(store, postgres_url)
-        monkeypatch.setattr(store_module, "PING_AFTER_IDLE_SECONDS", 0.0)
-        loop, created = _start(store, "after")  # the ping finds it dead; a new connection runs the start
-        assert created and _slots(store, "after") == [0, 1, 2]
+        yield store
     finally:
         store.dispose()
 
 
-def test_without_the_idle_ping_the_dead_connection_fails_the_request(postgres_url, monkeypatch):
+def test_a_connection_that_died_while_idle_is_replaced(store_with_a_dead_connection, monkeypatch):
+    store = store_with_a_dead_connection
+    monkeypatch.setattr(store_module, "PING_AFTER_IDLE_SECONDS", 0.0)
+    loop, created = _start(store, "after")  # the ping finds it dead; a new connection runs the start
+    assert created and _slots(store, "after") == [0, 1, 2]
+
+
+def test_without_the_idle_ping_the_dead_connection_fails_the_request(store_with_a_dead_connection, monkeypatch):
     """The counterpart of the test above: it is the ping that saves the request (and afterwards the
     pool is discarded, so the next request works again)."""
-    store = Store(postgres_url)
-    try:
-        store.engine.pool.dispose()
-        _start(store, "before")
-        _kill_pooled_connection(store, postgres_url)
-        monkeypatch.setattr(store_module, "PING_AFTER_IDLE_SECONDS", 3600.0)
-        with pytest.raises(sa.exc.OperationalError):
-            _start(store, "after")
-        loop, created = _start(store, "after")
-        assert created
-    finally:
-        store.dispose()
+    store = store_with_a_dead_connection
+    monkeypatch.setattr(store_module, "PING_AFTER_IDLE_SECONDS", 3600.0)
+    with pytest.raises(sa.exc.OperationalError):
+        _start(store, "after")
+    loop, created = _start(store, "after")
+    assert created

@@ -103,8 +103,7 @@ class ProcessSampler:
         self._thread = threading.Thread(target=self._run, daemon=True)
 
     @staticmethod
-    def kind(p, root_name: str) -> str:
-        title = " ".join(p.cmdline())
+    def kind(title: str, root_name: str) -> str:
         if title.startswith("airflow worker --") and "Executor" not in title:
             return "task"  # the task runner (task_runner.py's process title)
         if title.startswith("airflow supervisor"):
@@ -125,14 +124,13 @@ class ProcessSampler:
                     with p.oneshot():
                         t = p.cpu_times()
                         cpu = t.user + t.system
-                        kind = self.kind(p, root_name)
-                        exiting = not p.cmdline()  # an exiting process's cmdline reads empty
+                        title = " ".join(p.cmdline()).strip()  # setproctitle pads
+                        kind = self.kind(title, root_name)
                         rss = p.memory_info().rss / 2**20
-                        title = " ".join(p.cmdline()).strip() if kind == "task" else ""  # setproctitle pads
                 except (psutil.NoSuchProcess, psutil.ZombieProcess, psutil.AccessDenied):
                     continue
                 known = self.cpu.get(p.pid)
-                if known is not None and exiting:
+                if known is not None and not title:  # an exiting process's cmdline reads empty
                     # it stays what it was (a task's CPU went to the scheduler at its last look,
                     # about 15% of all task CPU)
                     kind = known[0]
@@ -140,7 +138,7 @@ class ProcessSampler:
                 first = (known or (kind, 0.0 if self._started else cpu, cpu))[1]
                 self.cpu[p.pid] = (kind, first, cpu)
                 self.peak_rss[kind] = max(self.peak_rss.get(kind, 0.0), rss)
-                if title:  # "airflow worker -- <task instance id>"
+                if kind == "task" and title:  # "airflow worker -- <task instance id>"
                     ti_id = title.rsplit(" ", 1)[-1]
                     self.task_rss[ti_id] = max(self.task_rss.get(ti_id, 0.0), rss)
                     self.task_pids[p.pid] = ti_id
