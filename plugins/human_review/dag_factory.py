@@ -141,7 +141,10 @@ def build_dag(config: PipelineConfig) -> DAG:
         },
     ) as dag:
 
-        # XCom carries plain dicts; each task turns them into records (records.py) and back.
+        # XCom carries plain dicts; each task turns them into records (records.py) and back. A task
+        # annotated `-> dict` would push each key as an XCom of its own as well (TaskFlow infers
+        # multiple_outputs from the annotation): one API call per key per task instance, none of them
+        # read, so the dict-returning tasks say multiple_outputs=False.
         @task(task_id="discover")
         def discover(**context: Any) -> list[dict[str, Any]]:
             from human_review.stages.discover import discover as run_discover
@@ -150,21 +153,21 @@ def build_dag(config: PipelineConfig) -> DAG:
 
         # parallel_batches bounds both mapped stages: the model's requests_per_second is split between them
         @task(task_id="infer", map_index_template="batch {{ task.op_kwargs['batch']['batch'] }}",
-              max_active_tis_per_dagrun=config.source.parallel_batches)
+              max_active_tis_per_dagrun=config.source.parallel_batches, multiple_outputs=False)
         def infer(batch: dict[str, Any], **context: Any) -> dict[str, Any]:
             from human_review.records import BatchRef
             from human_review.stages.infer import infer as run_infer
 
             return run_infer(RunContext.from_airflow(config, context), BatchRef.from_dict(batch)).to_dict()
 
-        @task(task_id="route", max_active_tis_per_dagrun=config.source.parallel_batches)
+        @task(task_id="route", max_active_tis_per_dagrun=config.source.parallel_batches, multiple_outputs=False)
         def route(batch: dict[str, Any], **context: Any) -> dict[str, Any]:
             from human_review.records import PredictionsRef
             from human_review.stages.route import route as run_route
 
             return run_route(RunContext.from_airflow(config, context), PredictionsRef.from_dict(batch)).to_dict()
 
-        @task(task_id="report", outlets=[asset])
+        @task(task_id="report", outlets=[asset], multiple_outputs=False)
         def report(routed: list[dict[str, Any]], wait_result: dict[str, Any] | None, **context: Any) -> dict[str, Any]:
             from human_review.records import RouteResult
             from human_review.stages.report import report as run_report
@@ -214,14 +217,16 @@ def _batch_transform_branch(config: PipelineConfig, batches: Any) -> Any:
 
     options = config.model.options
 
-    @task(task_id="prepare_transform", map_index_template="batch {{ task.op_kwargs['batch']['batch'] }}")
+    @task(task_id="prepare_transform", map_index_template="batch {{ task.op_kwargs['batch']['batch'] }}",
+          multiple_outputs=False)
     def prepare_transform(batch: dict[str, Any], **context: Any) -> dict[str, Any]:
         from human_review.records import BatchRef
         from human_review.stages.transform import prepare
 
         return prepare(RunContext.from_airflow(config, context), BatchRef.from_dict(batch))
 
-    @task(task_id="collect_transform", map_index_template="batch {{ task.op_kwargs['batch']['batch'] }}")
+    @task(task_id="collect_transform", map_index_template="batch {{ task.op_kwargs['batch']['batch'] }}",
+          multiple_outputs=False)
     def collect_transform(batch: dict[str, Any], **context: Any) -> dict[str, Any]:
         from human_review.records import BatchRef
         from human_review.stages.transform import collect
@@ -262,7 +267,7 @@ def build_export_dag(config: PipelineConfig) -> DAG:
                       "retry_delay": dt.timedelta(seconds=config.retry_delay_seconds)},
     ) as dag:
 
-        @task(task_id="export_manifest")
+        @task(task_id="export_manifest", multiple_outputs=False)
         def export_manifest(**context: Any) -> dict[str, Any]:
             from human_review.stages.export import export_run
 

@@ -17,9 +17,11 @@ UTC = dt.timezone.utc
 @pytest.mark.parametrize("images, parallel, expected_batches", [
     (40, 4, 1),          # a small night: one batch, not five task instances of 8
     (200, 4, 4),         # the minimum batch (50) keeps per-task overhead small
-    (2_000, 4, 8),       # two batches per parallel slot keep every worker busy to the end
-    (10_000, 4, 8),
-    (100_000, 4, 50),    # capped at MAX_BATCH images per manifest
+    (2_000, 4, 4),       # one batch per parallel slot: every worker busy, no second wave of start-ups
+    (10_000, 4, 4),
+    (10_000, 16, 16),
+    (12_000, 4, 8),      # over MAX_BATCH per slot: two whole waves of 1,500, not four of 2,500 and a straggler
+    (100_000, 4, 40),    # capped at MAX_BATCH images per manifest
 ])
 def test_default_batches_are_few_and_keep_workers_busy(images, parallel, expected_batches):
     size = batch_size(images, parallel, limit=1024)

@@ -42,6 +42,10 @@ def test_dags_are_production_ready(dagbag):
         for t in dag.tasks:
             assert t.retries >= 2, (dag_id, t.task_id)
         assert dag.get_task("wait_for_reviews").deferrable
+        # one XCom per task instance: `-> dict` would make TaskFlow push every key as well (one
+        # execution-API call each, none read downstream)
+        for task_id in ("infer", "route", "report"):
+            assert dag.get_task(task_id).multiple_outputs is False, (dag_id, task_id)
 
 
 def test_bad_pipeline_is_an_import_error_and_the_others_load(tmp_path, project_root, monkeypatch):

@@ -46,11 +46,11 @@ NOTEBOOK_FLOW = "bench-notebook"
 ENDPOINT = "bench-ssd"
 DAG_ID = "human_review_bench"
 SAMPLE_S = 0.25
-POLL_S = 2.0  # the run's state, over the REST API (the api-server's CPU counts as the DAG's)
-# Once the wait for reviews has begun, how often to look for the report task: its first Describe
-# must fall after the line that splits the service's log (route and wait before, report after).
-# At POLL_S a report could start and describe between two looks (a 40-image run once counted one).
-REPORT_WATCH_S = 0.25
+# The run's state, over the REST API: one request per look, as the api-server's CPU counts as the
+# DAG's (an observer that polled every 0.25 s once cost the api-server more than a second a run).
+# The run's wall time comes from its end_date, not from when the bench looked.
+POLL_S = 2.0
+LOG_CLOCK_S = 0.1  # how often the review service's log lines are timestamped (it writes none)
 CLASSES = ["aeroplane", "bicycle", "bird", "boat", "bottle", "bus", "car", "cat", "chair", "cow", "diningtable",
            "dog", "horse", "motorbike", "person", "pottedplant", "sheep", "sofa", "train", "tvmonitor"]
 
@@ -87,6 +87,48 @@ def pipeline_yaml(name: str, prefix: str, parallel: int, concurrency: int, rps: 
         },
         "report": {"prefix": f"s3://{BUCKET}/human-review/reports"},
     }
+
+
+class LogClock:
+    """When each line of a growing log was written, to within LOG_CLOCK_S: uvicorn's access log has
+    no timestamps, and the bench splits it at the report task's start (route and wait before, the
+    report after) without asking Airflow for the report's state many times a second."""
+
+    def __init__(self, path: Path):
+        self.path = path
+        self.marks: list[tuple[float, int]] = []  # (time.time(), lines written by then)
+        self._stop = threading.Event()
+        self._file = path.open("rb")
+        self._file.seek(0)
+        self._lines = self._file.read().count(b"\n")
+        self.start_line = self._lines
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def _look(self) -> None:
+        self._lines += self._file.read().count(b"\n")
+        self.marks.append((time.time(), self._lines))
+
+    def _run(self) -> None:
+        while not self._stop.wait(LOG_CLOCK_S):
+            self._look()
+
+    def __enter__(self) -> LogClock:
+        self._look()
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
+        self._look()
+        self._file.close()
+
+    def lines_before(self, when: dt.datetime | None) -> int | None:
+        """How many lines were surely written before `when` (None: no such time)."""
+        if when is None:
+            return None
+        ts = when.timestamp()
+        return max((n for t, n in self.marks if t <= ts), default=self.start_line)
 
 
 class ProcessSampler:
@@ -255,10 +297,6 @@ def _manifests(s3, prefix: str) -> tuple[int, int]:
     return len(sizes), max(sizes, default=0)
 
 
-def _lines(path: Path) -> int:
-    return len(path.read_text(errors="replace").splitlines())
-
-
 def run_dag(procs: Processes, workdir: Path, *, conn: dict, pipelines: Path, parallelism: int, metadata_db: str,
             review_url: str, images: int, timeout: float) -> dict[str, Any]:
     from human_review_dev.reviewers import SimulatedReviewers
@@ -292,34 +330,27 @@ def run_dag(procs: Processes, workdir: Path, *, conn: dict, pipelines: Path, par
     httpx.get(f"{base}/execution/health", timeout=120).raise_for_status()
     say(f"  Airflow up ({parallelism} task slots, LocalExecutor); triggering {DAG_ID}")
     sampler = ProcessSampler(roots)
-    with SimulatedReviewers(review_url, [PIPELINE], policy="agree", workers=4, poll_seconds=0.2) as reviewers:
+    review_log = procs.log("review-service")
+    with SimulatedReviewers(review_url, [PIPELINE], policy="agree", workers=4, poll_seconds=0.2) as reviewers, \
+            LogClock(review_log) as log_clock:
         sampler.start()
-        t0 = time.perf_counter()
+        t0, t0_wall = time.perf_counter(), time.time()
         r = api.post(f"/dags/{DAG_ID}/dagRuns", json={"logical_date": None, "conf": {}})
         r.raise_for_status()
         run_id = r.json()["dag_run_id"]
         state = "queued"
-        review_log = procs.log("review-service")
-        log_start, report_line = _lines(review_log), None
-        waiting = False  # the wait for reviews has begun: the report comes next, so look more often
         while state not in ("success", "failed"):
             if time.perf_counter() - t0 > timeout:
                 raise TimeoutError(f"the DAG run did not finish within {timeout:.0f} s (state {state})")
-            time.sleep(REPORT_WATCH_S if waiting else POLL_S)
+            time.sleep(POLL_S)
             reviewers.raise_if_refused()
-            state = api.get(f"/dags/{DAG_ID}/dagRuns/{run_id}").json()["state"]
-            if report_line is None:  # where the report's calls begin in the service's log
-                if not waiting:
-                    w = api.get(f"/dags/{DAG_ID}/dagRuns/{run_id}/taskInstances/wait_for_reviews")
-                    waiting = w.status_code == 200 and w.json().get("state") in (
-                        "running", "deferred", "up_for_reschedule", "success", "failed")
-                ti = api.get(f"/dags/{DAG_ID}/dagRuns/{run_id}/taskInstances/report")
-                if ti.status_code == 200 and ti.json().get("state") in (
-                        "scheduled", "queued", "running", "success", "failed"):
-                    report_line = _lines(review_log)
-        wall = time.perf_counter() - t0
+            run = api.get(f"/dags/{DAG_ID}/dagRuns/{run_id}").json()
+            state = run["state"]
         cpu = sampler.stop()
         answered = len(reviewers.submissions)
+    # from the trigger to the run's end as Airflow recorded it, not to the bench's next look
+    wall = dt.datetime.fromisoformat(run["end_date"]).timestamp() - t0_wall if run.get("end_date") else \
+        time.perf_counter() - t0
     tis = _task_instances(api, run_id)
     rss_by_task: dict[str, float] = {}  # which task peaks: task_id -> the largest of its instances
     for ti in tis:
@@ -334,6 +365,9 @@ def run_dag(procs: Processes, workdir: Path, *, conn: dict, pipelines: Path, par
     by_task: dict[str, list[dict]] = {}
     for ti in tis:
         by_task.setdefault(ti["task_id"], []).append(ti)
+    # the service's log lines written before the report task started are route's and the wait's
+    report_starts = [dt.datetime.fromisoformat(ti["start_date"]) for ti in by_task.get("report", []) if ti.get("start_date")]
+    report_line = log_clock.lines_before(min(report_starts)) if report_starts else None
     stage_s = {}
     for task_id, group in by_task.items():
         starts = [dt.datetime.fromisoformat(ti["start_date"]) for ti in group if ti.get("start_date")]
@@ -350,8 +384,8 @@ def run_dag(procs: Processes, workdir: Path, *, conn: dict, pipelines: Path, par
         "task_cpu_s_by_task": dict(cpu_by_task),
         "answers": answered,
         "metadata_db": "sqlite" if metadata_db == "sqlite" else "postgresql",
-        "calls_before_report": _access_counts(review_log, log_start, report_line),
-        "calls_in_report": _access_counts(review_log, report_line or log_start),
+        "calls_before_report": _access_counts(review_log, log_clock.start_line, report_line),
+        "calls_in_report": _access_counts(review_log, report_line if report_line is not None else log_clock.start_line),
     }
 
 
