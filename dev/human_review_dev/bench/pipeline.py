@@ -228,7 +228,6 @@ def _airflow_env(home: Path, pipelines: Path, port: int, conn: dict, parallelism
         "AIRFLOW__API__WORKERS": "1",
         "AIRFLOW__CORE__EXECUTION_API_SERVER_URL": f"{base}/execution/",
         "AIRFLOW__API_AUTH__JWT_SECRET": "human-review-bench-" + str(os.getpid()),
-        "AIRFLOW__SCHEDULER__SCHEDULER_HEARTBEAT_SEC": "1",
         # the DAG files do not change during a bench: no re-parse every 30 s competing for the CPU
         "AIRFLOW__DAG_PROCESSOR__MIN_FILE_PROCESS_INTERVAL": "600",
         "AIRFLOW__LOGGING__LOGGING_LEVEL": "INFO",
