@@ -59,8 +59,12 @@ def _write(uri: str, data: bytes, conn_id: str | None) -> str:
     return uri
 
 
-def write_json(uri: str, obj: Any, conn_id: str | None = None) -> str:
-    return _write(uri, json.dumps(obj, indent=1, sort_keys=True, default=str).encode("utf-8"), conn_id)
+def write_json(uri: str, obj: Any, conn_id: str | None = None, *, pretty: bool = False) -> str:
+    """`obj` as JSON. Files the stages hand each other are written on one line: an indent makes
+    `json` use its pure-Python encoder, three times the CPU of the C one (a 2,500-image routing
+    file took 0.15 s instead of 0.05). `pretty` indents the small files people open (summary.json)."""
+    text = json.dumps(obj, indent=1 if pretty else None, sort_keys=True, default=str)
+    return _write(uri, text.encode("utf-8"), conn_id)
 
 
 def read_json(uri: str, conn_id: str | None = None) -> Any:

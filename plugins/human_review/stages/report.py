@@ -120,7 +120,7 @@ def _point_latest_here(run: RunContext, files: dict[str, str], generated_at: str
         log.info("latest.json stays on run %s (later than this one).", current.get("run_key"))
         return
     storage.write_json(uri, {"run_key": run.run_key, "summary": files["summary"], "html": files["html"],
-                             "generated_at": generated_at, "as_of": as_of}, run.conn_id)
+                             "generated_at": generated_at, "as_of": as_of}, run.conn_id, pretty=True)
 
 
 def _source_gone_rows(run: RunContext, present: set[str]) -> list[dict[str, Any]]:
@@ -239,7 +239,7 @@ def report(run: RunContext, routed: list[RouteResult], wait_result: dict[str, An
     html = build.html_bytes(summary, table, lambda uri: storage.read_bytes(uri, run.conn_id),
                             cfg.gallery_max_images)
     storage.write_bytes(files["html"], html, run.conn_id)
-    storage.write_json(files["summary"], summary, run.conn_id)
+    storage.write_json(files["summary"], summary, run.conn_id, pretty=True)
     _point_latest_here(run, files, summary["generated_at"])
     log.info("Report for %d images: %s -> %s", images, summary["status_counts"], run.report_uri)
     return summary
