@@ -77,7 +77,8 @@ def add_bench(sub) -> None:
     g.add_argument("--fault-rate", type=float, default=0.0, help="share of endpoint calls answered 500 (transient)")
     g.add_argument("--broken-rate", type=float, default=0.02, help="share of broken files (default: 0.02)")
     g.add_argument("--parallelism", type=int, default=4, help="LocalExecutor task slots = parallel batches (default: 4)")
-    g.add_argument("--concurrency", type=int, default=16, help="endpoint calls in flight per batch (default: 16)")
+    g.add_argument("--concurrency", type=int, default=8,
+                   help="model.concurrency: threads per infer task (default: 8, as docs/backends.md suggests)")
     g.add_argument("--requests-per-second", type=float, help="the pipeline's limit across the run (default: none)")
     g.add_argument("--batch-size", type=int, help="images per batch (default: sized from the run)")
     g.add_argument("--metadata-db", default="sqlite",

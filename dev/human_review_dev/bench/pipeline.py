@@ -389,7 +389,7 @@ def run_dag(procs: Processes, workdir: Path, *, conn: dict, pipelines: Path, par
 
 
 def run_bench(*, images: int, json_path: Path | None, latency_ms: float = 20.0, fault_rate: float = 0.0,
-              broken_rate: float = 0.02, flag_rate: float = 0.05, parallelism: int = 4, concurrency: int = 16,
+              broken_rate: float = 0.02, flag_rate: float = 0.05, parallelism: int = 4, concurrency: int = 8,
               rps: float | None = None, batch_size: int | None = None, metadata_db: str = "sqlite",
               workdir: Path | None = None, skip_notebook: bool = False, timeout: float = 7200) -> dict[str, Any]:
     import boto3
