@@ -169,8 +169,13 @@ def test_sensor_rejects_bad_arguments():
 def test_storage_round_trip(stack, tmp_path, scheme):
     root = f"s3://{BUCKET}/storage-test" if scheme == "s3" else f"file://{tmp_path}"
     uri = storage.join(root, "a", "b.json")
-    storage.write_json(uri, {"x": [1, 2]}, "aws_default")
-    assert storage.read_json(uri, "aws_default") == {"x": [1, 2]}
+    storage.write_json(uri, {"x": [1, 2], "when": dt.date(2026, 11, 22)}, "aws_default")
+    assert storage.read_json(uri, "aws_default") == {"x": [1, 2], "when": "2026-11-22"}
+    assert storage.read_text(uri, "aws_default").count("\n") == 0  # stage files: one line (C encoder)
+    pretty = storage.join(root, "a", "summary.json")
+    storage.write_json(pretty, {"x": [1, 2]}, "aws_default", pretty=True)
+    assert storage.read_json(pretty, "aws_default") == {"x": [1, 2]}
+    assert storage.read_text(pretty, "aws_default").count("\n") >= 3  # what people open is indented
     storage.write_jsonl(storage.join(root, "rows.jsonl"), [{"a": 1}, {"a": 2}], "aws_default")
     assert storage.read_jsonl(storage.join(root, "rows.jsonl"), "aws_default") == [{"a": 1}, {"a": 2}]
 
