@@ -11,6 +11,14 @@ from human_review import storage
 from human_review.hooks import CALLER, HumanLoopHook, ReviewAwsHook
 
 
+# the clients our hooks make: A2I's runtime, a model backend's, storage.py's S3 client (cached per process)
+each_client = pytest.mark.parametrize("make", [
+    lambda: HumanLoopHook(aws_conn_id=None, region_name="us-east-1").conn,
+    lambda: ReviewAwsHook(aws_conn_id=None, region_name="us-east-1", client_type="sagemaker-runtime").conn,
+    lambda: (storage.forget_clients(), storage.s3_client(None))[1],
+], ids=["a2i", "sagemaker-runtime", "s3"])
+
+
 @pytest.fixture
 def stack_calls(monkeypatch):
     calls = []
@@ -28,11 +36,7 @@ def stack_calls(monkeypatch):
     storage.forget_clients()  # the S3 case's client, cached per process
 
 
-@pytest.mark.parametrize("make", [
-    lambda: HumanLoopHook(aws_conn_id=None, region_name="us-east-1").conn,
-    lambda: ReviewAwsHook(aws_conn_id=None, region_name="us-east-1", client_type="sagemaker-runtime").conn,
-    lambda: (storage.forget_clients(), storage.s3_client(None))[1],
-], ids=["a2i", "sagemaker-runtime", "s3"])
+@each_client
 def test_clients_name_the_caller_without_walking_the_stack(stack_calls, make):
     client = make()
     assert f"Caller/{CALLER}" in client.meta.config.user_agent_extra
@@ -51,11 +55,7 @@ class _Sent(Exception):
     pass
 
 
-@pytest.mark.parametrize("make", [
-    lambda: HumanLoopHook(aws_conn_id=None, region_name="us-east-1").conn,
-    lambda: ReviewAwsHook(aws_conn_id=None, region_name="us-east-1", client_type="sagemaker-runtime").conn,
-    lambda: (storage.forget_clients(), storage.s3_client(None))[1],
-], ids=["a2i", "sagemaker-runtime", "s3"])
+@each_client
 def test_requests_carry_a_user_agent_built_once(stack_calls, monkeypatch, make):
     """botocore cleans a dozen User-Agent components character by character twice per request
     (39 us a build); our clients send one string built once, with the provider's fields."""
@@ -79,13 +79,9 @@ def test_requests_carry_a_user_agent_built_once(stack_calls, monkeypatch, make):
     for _ in range(3):
         with pytest.raises(_Sent):
             call()
-    ua = sent[0].decode() if isinstance(sent[0], bytes) else sent[0]
-    assert ua.startswith(f"Boto3/{boto3_version()} ua/2.1 ") and "app/human-review" in ua
-    assert f"Caller/{CALLER}" in ua and "Airflow/" in ua  # the provider's fields still follow
-    assert len(set(sent)) == 1 and cleaned == []
-
-
-def boto3_version() -> str:
     import boto3
 
-    return boto3.__version__
+    ua = sent[0].decode() if isinstance(sent[0], bytes) else sent[0]
+    assert ua.startswith(f"Boto3/{boto3.__version__} ua/2.1 ") and "app/human-review" in ua
+    assert f"Caller/{CALLER}" in ua and "Airflow/" in ua  # the provider's fields still follow
+    assert len(set(sent)) == 1 and cleaned == []
