@@ -59,6 +59,7 @@ class _Sent(Exception):
 def test_requests_carry_a_user_agent_built_once(stack_calls, monkeypatch, make):
     """botocore cleans a dozen User-Agent components character by character twice per request
     (39 us a build); our clients send one string built once, with the provider's fields."""
+    import boto3
     import botocore.useragent
 
     client = make()
@@ -79,8 +80,6 @@ def test_requests_carry_a_user_agent_built_once(stack_calls, monkeypatch, make):
     for _ in range(3):
         with pytest.raises(_Sent):
             call()
-    import boto3
-
     ua = sent[0].decode() if isinstance(sent[0], bytes) else sent[0]
     assert ua.startswith(f"Boto3/{boto3.__version__} ua/2.1 ") and "app/human-review" in ua
     assert f"Caller/{CALLER}" in ua and "Airflow/" in ua  # the provider's fields still follow
